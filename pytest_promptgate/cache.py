@@ -1,0 +1,211 @@
+"""Content-addressed on-disk cache of model replies.
+
+Key: sha256 of the canonical JSON of (api_base, model, messages, public params, sample index).
+Value: ``<dir>/<key[:2]>/<key>.json`` with the output, tokens, cost and latency as first
+measured, so ``cost`` and ``latency`` expectations judge a replayed reply like the original.
+No secret ever enters a key or an entry: secret params are dropped before hashing.
+
+Writes are atomic (temporary file in the same directory, then ``os.replace``): a reader, or a
+run interrupted mid-write, sees a whole entry or none. A damaged entry is a miss plus a warning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Mapping
+
+from .model import CallRequest, CallResult, UsageError
+
+CACHE_SCHEMA = 1
+CACHE_MODES = ("off", "read", "write", "readwrite")
+
+_SECRET_WORDS = ("key", "token", "secret", "password", "authorization")
+_SECRET_EXACT = frozenset({"extra_headers", "headers"})
+# Contain "token"/"key" but are sampling or pricing knobs: they change the reply, so they key.
+_NOT_SECRET = frozenset({"max_tokens", "max_completion_tokens", "input_cost_per_token", "output_cost_per_token"})
+# Where the request goes is part of the key; they are not sampling params.
+_ENDPOINT_KEYS = ("api_base", "base_url")
+
+
+def public_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` without secrets (docs/ARCHITECTURE.md, "Secrets")."""
+    return {
+        k: v
+        for k, v in params.items()
+        if k in _NOT_SECRET or (k not in _SECRET_EXACT and not any(word in k.lower() for word in _SECRET_WORDS))
+    }
+
+
+def cache_key(req: CallRequest) -> str:
+    params = public_params(req.params)
+    api_base = next((params.pop(k) for k in _ENDPOINT_KEYS if k in params), None)
+    for k in _ENDPOINT_KEYS:
+        params.pop(k, None)
+    document = {
+        "api_base": api_base,
+        "model": req.model,
+        "messages": [dict(m) for m in req.messages],
+        "params": params,
+        "sample": req.sample,
+    }
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+class ResponseCache:
+    """``get`` before a call, ``put`` after a successful one. Not thread-safe: one event loop."""
+
+    def __init__(self, directory: Path | str, mode: str = "readwrite", replay: bool = False):
+        if mode not in CACHE_MODES:
+            raise UsageError(
+                f"unknown cache mode {mode!r}",
+                hint=f"use one of: {', '.join(CACHE_MODES)}",
+            )
+        self.directory = Path(directory)
+        self.mode = mode
+        self.replay = replay
+        self.hits = 0
+        self.misses = 0
+        self.saved_usd = 0.0
+        self.writes = 0
+        self.warnings: list[str] = []
+        self._made_dirs: set[Path] = set()  # mkdir once per shard, not once per write
+
+    @property
+    def reads(self) -> bool:
+        return self.replay or self.mode in ("read", "readwrite")
+
+    @property
+    def writes_enabled(self) -> bool:
+        return not self.replay and self.mode in ("write", "readwrite")
+
+    def key(self, req: CallRequest) -> str:
+        return cache_key(req)
+
+    def path_for(self, key: str) -> Path:
+        return self.directory / key[:2] / f"{key}.json"
+
+    def contains(self, req: CallRequest) -> bool:
+        """Whether ``get`` would hit, without counting or warning (for budget estimates)."""
+        if not self.reads:
+            return False
+        key = self.key(req)
+        return self._load(self.path_for(key), key, quiet=True) is not None
+
+    def get(self, req: CallRequest, key: str | None = None) -> CallResult | None:
+        """The cached result for ``req`` (``key``: its precomputed ``self.key(req)``)."""
+        if not self.reads:
+            return None
+        key = key or self.key(req)
+        result = self._load(self.path_for(key), key, quiet=False)
+        if result is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        if result.cost_usd:
+            self.saved_usd += result.cost_usd
+        return result
+
+    def _load(self, path: Path, key: str, quiet: bool) -> CallResult | None:
+        try:
+            with open(path, "rb") as handle:
+                text = handle.read()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            return self._damaged(path, f"unreadable ({exc.strerror or exc})", quiet)
+        try:
+            entry = json.loads(text)
+        except ValueError:
+            return self._damaged(path, "not valid JSON", quiet)
+        problem = _entry_problem(entry, key)
+        if problem:
+            return self._damaged(path, problem, quiet)
+        return CallResult(
+            output=entry["output"],
+            prompt_tokens=entry.get("prompt_tokens"),
+            completion_tokens=entry.get("completion_tokens"),
+            cost_usd=entry.get("cost_usd"),
+            latency_ms=float(entry.get("latency_ms") or 0.0),
+            attempts=int(entry.get("attempts") or 1),
+            cached=True,
+        )
+
+    def _damaged(self, path: Path, reason: str, quiet: bool) -> None:
+        if not quiet:
+            self.warnings.append(f"damaged cache entry {path}: {reason}; treated as a miss and overwritten")
+        return None
+
+    def put(self, req: CallRequest, result: CallResult, key: str | None = None) -> bool:
+        """Store a successful, freshly measured result; returns whether it was written."""
+        if not self.writes_enabled or not result.ok or result.cached or result.output is None:
+            return False
+        key = key or self.key(req)
+        path = self.path_for(key)
+        entry = {
+            "schema": CACHE_SCHEMA,
+            "key": key,
+            "model": req.model,
+            "sample": req.sample,
+            "output": result.output,
+            "prompt_tokens": result.prompt_tokens,
+            "completion_tokens": result.completion_tokens,
+            "cost_usd": result.cost_usd,
+            "latency_ms": result.latency_ms,
+            "attempts": result.attempts,
+            "created_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+        try:
+            if path.parent not in self._made_dirs:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._made_dirs.add(path.parent)
+            _write_atomic(path, json.dumps(entry, ensure_ascii=False))
+        except OSError as exc:
+            self.warnings.append(f"could not write cache entry {path}: {exc.strerror or exc}")
+            return False
+        self.writes += 1
+        return True
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    # No fsync: a cache entry lost to a power cut is only a miss, and fsync per reply would
+    # stall the event loop. The rename alone guarantees no reader sees a partial file.
+    # The pid keeps concurrent processes (xdist workers, CI shards) off each other's temp file;
+    # within a process the event loop writes one entry at a time.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, text.encode("utf-8"))
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _entry_problem(entry: Any, key: str) -> str | None:
+    if not isinstance(entry, dict):
+        return "not a JSON object"
+    if entry.get("schema") != CACHE_SCHEMA:
+        return f"schema {entry.get('schema')!r}, expected {CACHE_SCHEMA}"
+    if entry.get("key") != key:
+        return "its key does not match its file name"
+    if not isinstance(entry.get("output"), str):
+        return "no output text"
+    for name in ("prompt_tokens", "completion_tokens"):
+        if entry.get(name) is not None and not isinstance(entry[name], int):
+            return f"{name} is not an integer"
+    for name in ("cost_usd", "latency_ms"):
+        value = entry.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            return f"{name} is not a number"
+    return None

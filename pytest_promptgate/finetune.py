@@ -1,0 +1,198 @@
+"""``promptgate export-finetune``: labelled cases as OpenAI chat-format JSONL.
+
+One line per labelled case: ``{"messages": [...the current version's rendered turns...,
+{"role": "assistant", "content": target}]}``. The target is the case's ``ideal``, else its
+``equals`` value, else its single ``one-of`` value (see ``advisor.target_output``); cases
+without one are skipped and counted. Every line is validated before anything is written,
+and files are replaced atomically, so a failed export never leaves half a dataset.
+
+The optional hold-out split (the seed: "test on a hold-out set") is deterministic for a
+given seed and case set, so re-exporting does not leak test cases into training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from pytest_promptgate.advisor import MINIMUM_EXAMPLES, target_output
+from pytest_promptgate.model import Case, Location, PromptgateError, Suite, UsageError
+
+ROLES = ("system", "user", "assistant")
+
+
+@dataclass(frozen=True)
+class ExportSummary:
+    written: int  # lines in the training file
+    skipped_unlabelled: int
+    holdout_written: int
+    paths: tuple[Path, ...]
+
+
+def _render_messages(suite: Suite, case: Case) -> Sequence[Mapping[str, Any]]:
+    # Imported here: render.py pulls in Jinja2, which `promptgate --help` should not pay for.
+    from pytest_promptgate.render import render_messages
+
+    return render_messages(suite, suite.current, case.vars, case=case)
+
+
+def _load_suite(path: Path) -> Suite:
+    from pytest_promptgate.spec import load_suite
+
+    return load_suite(path)
+
+
+def holdout_path(out: Path) -> Path:
+    """``data.jsonl`` → ``data.holdout.jsonl`` next to it."""
+    return out.with_name(f"{out.stem}.holdout{out.suffix or '.jsonl'}")
+
+
+def validate_example(example: Mapping[str, Any], where: Location | None) -> str:
+    """One JSONL line for ``example``, or a PromptgateError saying what is wrong."""
+
+    def bad(problem: str) -> PromptgateError:
+        return PromptgateError(
+            f"cannot export this case for fine-tuning: {problem}",
+            where,
+            "the OpenAI chat format needs system/user/assistant turns with non-empty text",
+        )
+
+    messages = example.get("messages")
+    if not isinstance(messages, list) or len(messages) < 2:
+        raise bad("it needs at least one prompt turn and the assistant target")
+    for message in messages:
+        if not isinstance(message, dict) or set(message) != {"role", "content"}:
+            raise bad(f"a turn must have exactly `role` and `content`: {message!r}")
+        if message["role"] not in ROLES:
+            raise bad(f"unsupported role {message['role']!r}")
+        if not isinstance(message["content"], str) or not message["content"].strip():
+            raise bad(f"the {message['role']} turn is empty")
+    if messages[-1]["role"] != "assistant":
+        raise bad("the last turn must be the assistant target")
+    if not any(m["role"] == "user" for m in messages):
+        raise bad("there is no user turn")
+    line = json.dumps(example, ensure_ascii=False)
+    if "\n" in line or json.loads(line) != example:
+        raise bad("it does not survive a JSON round trip")
+    return line
+
+
+def _write_atomic(path: Path, lines: Sequence[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write("".join(line + "\n" for line in lines))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp_name, 0o644)
+        os.replace(temp_name, path)
+    except BaseException:
+        try:
+            os.unlink(temp_name)
+        except OSError:
+            pass
+        raise
+
+
+def _holdout_count(total: int, holdout: float) -> int:
+    if holdout <= 0.0 or total < 2:
+        return 0
+    # At least one example on each side once a split is asked for.
+    return min(max(round(total * holdout), 1), total - 1)
+
+
+def export_finetune(suite: Suite, out: Path, holdout: float = 0.0, seed: int = 0) -> ExportSummary:
+    """Write the labelled cases of ``suite`` to ``out`` (and the hold-out split next to it)."""
+    if not 0.0 <= holdout < 1.0:
+        raise UsageError(f"--holdout must be in [0, 1), got {holdout}")
+    out = Path(out)
+    lines: list[tuple[str, str]] = []  # (case id, JSON line)
+    skipped = 0
+    for case in suite.cases:
+        target = target_output(case)
+        if target is None:
+            skipped += 1
+            continue
+        rendered = [
+            {"role": str(m["role"]), "content": str(m["content"])} for m in _render_messages(suite, case)
+        ]
+        example = {"messages": rendered + [{"role": "assistant", "content": target}]}
+        lines.append((case.id, validate_example(example, case.location)))
+
+    held_ids: set[str] = set()
+    count = _holdout_count(len(lines), holdout)
+    if count:
+        ids = sorted(case_id for case_id, _ in lines)  # independent of file order
+        random.Random(seed).shuffle(ids)
+        held_ids = set(ids[:count])
+    training = [line for case_id, line in lines if case_id not in held_ids]
+    held = [line for case_id, line in lines if case_id in held_ids]
+
+    _write_atomic(out, training)
+    paths = [out]
+    if count:
+        _write_atomic(holdout_path(out), held)
+        paths.append(holdout_path(out))
+    return ExportSummary(
+        written=len(training),
+        skipped_unlabelled=skipped,
+        holdout_written=len(held),
+        paths=tuple(paths),
+    )
+
+
+def _run_export_command(args: argparse.Namespace) -> int:
+    try:
+        suite = _load_suite(Path(args.suite))
+        summary = export_finetune(suite, Path(args.output), holdout=args.holdout, seed=args.seed)
+    except PromptgateError as exc:
+        print(f"error: {exc.format()}", file=sys.stderr)
+        return 2
+    message = f"wrote {summary.written} examples to {summary.paths[0]}"
+    if summary.holdout_written:
+        message += f" and {summary.holdout_written} held-out examples to {summary.paths[1]}"
+    print(message)
+    print(
+        f"skipped {summary.skipped_unlabelled} unlabelled cases "
+        "(no `ideal`, `equals` or single-value `one-of`)"
+    )
+    total = summary.written + summary.holdout_written
+    if total < MINIMUM_EXAMPLES:
+        print(
+            f"note: {total} examples is below the {MINIMUM_EXAMPLES} a fine-tune needs at "
+            "minimum (ideally 500+)"
+        )
+    return 0
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {value}")
+    return value
+
+
+def add_cli(subparsers: Any) -> None:
+    """``promptgate export-finetune SUITE -o data.jsonl [--holdout 0.2] [--seed 0]``."""
+    parser = subparsers.add_parser(
+        "export-finetune", help="export labelled cases as OpenAI chat-format JSONL"
+    )
+    parser.add_argument("suite", help="a *.promptgate.yaml suite")
+    parser.add_argument("-o", "--output", required=True, help="JSONL file to write")
+    parser.add_argument(
+        "--holdout", type=_fraction, default=0.0,
+        help="fraction of examples held out in <output stem>.holdout.jsonl (default 0)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the hold-out split")
+    parser.set_defaults(func=_run_export_command)

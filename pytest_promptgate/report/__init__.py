@@ -1,0 +1,1 @@
+"""Renderers of the JSON report: terminal, JSON, Markdown, HTML."""

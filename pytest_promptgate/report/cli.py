@@ -1,0 +1,141 @@
+"""``promptgate report REPORT.json``: re-render a JSON report as terminal text, Markdown, HTML or JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import sys
+from pathlib import Path
+
+from pytest_promptgate.model import SCHEMA_VERSION, PromptgateError, UsageError
+
+FORMATS = ("terminal", "markdown", "html", "json")
+
+
+def add_cli(subparsers) -> argparse.ArgumentParser:
+    """Register ``report``; the handler is ``args.func(args) -> int``."""
+    parser = subparsers.add_parser(
+        "report",
+        help="render a JSON report as terminal text, Markdown, HTML or JSON",
+        description="Render a promptgate JSON report (from --promptgate-report) in another format.",
+    )
+    parser.add_argument("report", type=Path, help="the JSON report")
+    parser.add_argument("--format", choices=FORMATS, default="terminal", help="output format (default: terminal)")
+    parser.add_argument("-o", "--output", type=Path, help="write to this file instead of stdout")
+    parser.add_argument("--baseline", type=Path, help="a baseline JSON report to compare with")
+    parser.set_defaults(func=run_report)
+    return parser
+
+
+def load_report(path: Path) -> dict:
+    """Read a JSON report through json_report.read_report when it exists (it validates more)."""
+    try:
+        from pytest_promptgate.report.json_report import read_report
+    except ImportError:
+        read_report = None
+    if read_report is not None:
+        return read_report(path)
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"report file not found: {path}", hint="run pytest with --promptgate-report PATH first")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UsageError(f"cannot read the report {path}: {exc}")
+    if not isinstance(document, dict) or not isinstance(document.get("schema_version"), int):
+        raise UsageError(f"{path} is not a promptgate JSON report (no schema_version)")
+    if document["schema_version"] > SCHEMA_VERSION:
+        raise UsageError(
+            f"{path} has schema_version {document['schema_version']}, newer than this promptgate ({SCHEMA_VERSION})",
+            hint="upgrade pytest-promptgate",
+        )
+    return document
+
+
+def render(report: dict, fmt: str) -> str:
+    if fmt == "markdown":
+        from pytest_promptgate.report.markdown import render_markdown
+
+        return render_markdown(report)
+    if fmt == "html":
+        from pytest_promptgate.report.html import render_html
+
+        return render_html(report)
+    if fmt == "json":
+        return json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+    try:
+        from pytest_promptgate.report.terminal import render_terminal
+    except ImportError:
+        return _plain_terminal(report)
+    return render_terminal(report)
+
+
+def _plain_terminal(report: dict) -> str:
+    """Fallback when report/terminal.py is not available: one line per prompt."""
+    from pytest_promptgate.report.escape import clean
+    from pytest_promptgate.report.markdown import fmt_pct
+
+    lines = [f"promptgate: {report.get('verdict')}"]
+    for prompt in report.get("prompts") or []:
+        current = next((v for v in prompt.get("versions") or [] if v.get("current")), None)
+        rate = fmt_pct(current.get("rate")) if current else "n/a"
+        lines.append(f"  {clean(prompt.get('prompt'))}: {clean(prompt.get('verdict'))} ({rate})")
+    return "\n".join(lines) + "\n"
+
+
+def run_report(args: argparse.Namespace) -> int:
+    try:
+        report = load_report(args.report)
+        if args.baseline:
+            from pytest_promptgate.report.baseline import apply_baseline
+
+            apply_baseline(report, load_report(args.baseline))
+        text = render(report, args.format)
+    except PromptgateError as exc:
+        print(f"promptgate: error: {exc.format()}", file=sys.stderr)
+        return 2
+    if args.output:
+        _write_atomic(args.output, text)
+        return 0
+    write_untrusted(text, sys.stdout)
+    return 0
+
+
+def write_untrusted(text: str, stream) -> None:
+    """Print text that may contain model output; on Actions, stop workflow commands around it.
+
+    The runner would otherwise execute a model output line like ``::add-mask::`` or
+    ``::error::``; ``::stop-commands::TOKEN`` disables that until ``::TOKEN::``, with a token
+    the model cannot guess.
+    """
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        token = secrets.token_hex(16)
+        stream.write(f"::stop-commands::{token}\n{text}")
+        if not text.endswith("\n"):
+            stream.write("\n")
+        stream.write(f"::{token}::\n")
+    else:
+        stream.write(text)
+    stream.flush()
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``report`` alone (the package's cli.py normally dispatches here)."""
+    parser = argparse.ArgumentParser(prog="promptgate")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    add_cli(subparsers)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

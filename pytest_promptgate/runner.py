@@ -1,0 +1,432 @@
+"""One asyncio batch: jobs (a rendered case × model) → CaseResults.
+
+Per sample: cache lookup → on a miss, ``ModelClient.complete`` (through the throttle: bounded
+concurrency, rpm, 429 pauses) → cache put → expectations. A case's CaseResult is handed to
+``on_result`` the moment its last sample is done, so an interrupted run keeps every finished
+result, and every finished call is already in the cache.
+
+The ModelClient, and so litellm, is created on the first cache miss only: a fully cached run
+never imports litellm.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import inspect
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .cache import ResponseCache
+from .client import ModelClient, import_litellm, scrub
+from .model import (
+    CallRequest,
+    CallResult,
+    Case,
+    CaseResult,
+    Location,
+    PromptgateError,
+    ProviderFailure,
+    SampleResult,
+    UsageError,
+)
+from .ratelimit import Refused, Throttle
+
+# Completion length assumed by the budget estimate when params set no max_tokens.
+DEFAULT_COMPLETION_TOKENS = 256
+PROGRESS_INTERVAL_S = 0.1
+
+
+@dataclass(frozen=True)
+class Job:
+    """One case of one prompt version for one model, messages already rendered."""
+
+    prompt: str
+    version: str
+    case: Case
+    model: str
+    messages: tuple[dict, ...]
+    params: Mapping[str, Any]
+    repeat: int
+    suite_dir: Path
+    rootdir: Path | None
+    location: Location | None
+    node_id: str
+    rpm: float | None = None  # the suite's rpm for this model; settings.rpm applies otherwise
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    concurrency: int = 8
+    retries: int = 3
+    timeout_s: float = 60.0
+    cache_dir: Path | None = None  # None: no cache
+    cache_mode: str = "readwrite"
+    replay: bool = False
+    max_cost_usd: float | None = None
+    judge_model: str | None = None
+    rpm: Mapping[str, float] = field(default_factory=dict)  # model -> requests per minute
+    backoff_base_s: float = 0.5
+    backoff_max_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    results: list[CaseResult]  # in job order
+    calls: int  # model calls made (cache misses that reached the client)
+    cache_hits: int
+    cache_misses: int  # requests not served from the cache (all of them when the cache is off)
+    saved_usd: float
+    spent_usd: float  # known costs only; see cost_known
+    model_phase_s: float  # first request → last result
+    warnings: list[str]
+    attempts: int = 0  # HTTP attempts including retries
+    cost_known: bool = True  # False when some successful call had no known price
+
+
+ResultCallback = Callable[[CaseResult], None]
+ProgressCallback = Callable[[int, int, int], None]
+
+
+def run_jobs(
+    jobs: list[Job],
+    settings: RunSettings,
+    on_result: ResultCallback | None = None,
+    progress: ProgressCallback | None = None,
+) -> RunOutcome:
+    """Run every job in one event loop. Raises PromptgateError when the budget estimate is too
+    high (before any call) and KeyboardInterrupt after delivering every finished result."""
+    batch = _Batch(list(jobs), settings, on_result, progress)
+    batch.refuse_over_budget()
+    return asyncio.run(batch.run())
+
+
+def estimate_cost(jobs: list[Job], cache: ResponseCache | None) -> tuple[float, int, list[str]]:
+    """(estimated USD of the uncached calls, how many calls that is, warnings)."""
+    uncached = [
+        (job, request)
+        for job in jobs
+        for request in _requests(job)
+        if cache is None or not cache.contains(request)
+    ]
+    priced = [(job, r) for job, r in uncached if not job.model.startswith("local/")]
+    if not priced:
+        return 0.0, len(uncached), []
+    litellm = import_litellm()
+    total = 0.0
+    unpriced: dict[str, int] = {}
+    for job, request in priced:
+        prompt_tokens = _count_tokens(litellm, job.model, request.messages)
+        params = job.params
+        completion_tokens = int(
+            params.get("max_tokens") or params.get("max_completion_tokens") or DEFAULT_COMPLETION_TOKENS
+        )
+        if "input_cost_per_token" in params or "output_cost_per_token" in params:
+            total += prompt_tokens * float(params.get("input_cost_per_token") or 0.0)
+            total += completion_tokens * float(params.get("output_cost_per_token") or 0.0)
+            continue
+        try:
+            prompt_usd, completion_usd = litellm.cost_per_token(
+                model=job.model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
+            )
+        except Exception:
+            unpriced[job.model] = unpriced.get(job.model, 0) + 1
+            continue
+        total += float(prompt_usd) + float(completion_usd)
+    warnings = [
+        f"price of {model} is unknown: its {count} call(s) are not in the cost estimate"
+        for model, count in sorted(unpriced.items())
+    ]
+    return total, len(uncached), warnings
+
+
+def _count_tokens(litellm: Any, model: str, messages: tuple[Mapping[str, str], ...]) -> int:
+    try:
+        return int(litellm.token_counter(model=model, messages=[dict(m) for m in messages]))
+    except Exception:  # no tokenizer for this model: ~4 characters per token
+        return sum(len(str(m.get("content") or "")) for m in messages) // 4 + 4 * len(messages)
+
+
+def _requests(job: Job) -> list[CallRequest]:
+    return [
+        CallRequest(model=job.model, messages=job.messages, params=job.params, sample=i, label=job.node_id)
+        for i in range(max(1, job.repeat))
+    ]
+
+
+class _Batch:
+    def __init__(
+        self,
+        jobs: list[Job],
+        settings: RunSettings,
+        on_result: ResultCallback | None,
+        progress: ProgressCallback | None,
+    ):
+        if settings.replay and settings.cache_dir is None:
+            raise UsageError("--promptgate-replay needs a cache directory", hint="set --promptgate-cache-dir")
+        self.jobs = jobs
+        self.settings = settings
+        self.on_result = on_result
+        self.progress = progress
+        self.cache = (
+            ResponseCache(settings.cache_dir, settings.cache_mode, replay=settings.replay)
+            if settings.cache_dir is not None
+            else None
+        )
+        self.warnings: list[str] = []
+        self.client: ModelClient | None = None
+        self.throttle: Throttle | None = None
+        self.calls = 0
+        self.attempts = 0
+        self.cache_hits = 0
+        self.cache_misses = 0  # requests not served from the cache, whatever the cache mode
+        self.spent_usd = 0.0
+        self.unpriced_models: set[str] = set()
+        self.results: dict[int, CaseResult] = {}
+        self.errors = 0
+        self.first_request: float | None = None
+        self.last_result: float | None = None
+        self.last_progress = 0.0
+
+    # -- budget ----------------------------------------------------------------------------
+
+    def refuse_over_budget(self) -> None:
+        budget = self.settings.max_cost_usd
+        if budget is None:
+            return
+        estimate, uncached, warnings = estimate_cost(self.jobs, self.cache)
+        self.warnings += warnings
+        if any(e.type == "llm-rubric" for job in self.jobs for e in job.case.expect):
+            self.warnings.append("judge (llm-rubric) calls are not in the cost estimate")
+        if estimate > budget:
+            raise PromptgateError(
+                f"estimated cost ${estimate:.4f} exceeds --promptgate-max-cost ${budget:.4f}",
+                hint=f"{uncached} uncached call(s) at up to max_tokens (default {DEFAULT_COMPLETION_TOKENS}) "
+                "completion tokens each; raise the budget, set a lower max_tokens, or select fewer cases (-k)",
+            )
+
+    def _admit(self, model: str) -> Refused | None:
+        """Asked by the throttle before each attempt: once spend reaches the budget, no more calls."""
+        budget = self.settings.max_cost_usd
+        if budget is None or self.spent_usd < budget:
+            return None
+        return Refused(
+            "budget",
+            f"budget reached: ${self.spent_usd:.4f} spent of --promptgate-max-cost ${budget:.4f}; call not made",
+        )
+
+    # -- the batch -------------------------------------------------------------------------
+
+    async def run(self) -> RunOutcome:
+        started = time.perf_counter()
+        self.throttle = Throttle(self.settings.concurrency, self._rpm_by_model(), admit=self._admit)
+        self._report_progress(force=True)
+        try:
+            outcomes = await asyncio.gather(
+                *(self._run_job(index, job) for index, job in enumerate(self.jobs)), return_exceptions=True
+            )
+        finally:
+            await self._close_clients()
+        for outcome in outcomes:
+            # _run_job turns every failure into an error sample, so this is a bug: say so loudly.
+            if isinstance(outcome, BaseException):
+                raise outcome
+        self._report_progress(force=True)
+        if self.cache is not None:
+            self.warnings += self.cache.warnings
+        if self.unpriced_models:
+            self.warnings.append(
+                "price unknown for " + ", ".join(sorted(self.unpriced_models)) + ": cost reported as unknown"
+            )
+        first = self.first_request if self.first_request is not None else started
+        last = self.last_result if self.last_result is not None else first
+        return RunOutcome(
+            results=[self.results[i] for i in sorted(self.results)],
+            calls=self.calls,
+            cache_hits=self.cache_hits,
+            cache_misses=self.cache_misses,
+            saved_usd=self.cache.saved_usd if self.cache else 0.0,
+            spent_usd=self.spent_usd,
+            model_phase_s=max(0.0, last - first),
+            warnings=list(self.warnings),
+            attempts=self.attempts,
+            cost_known=not self.unpriced_models,
+        )
+
+    def _rpm_by_model(self) -> dict[str, float]:
+        """settings.rpm (ini), overridden by the suites' ``rpm:`` (the strictest when suites differ)."""
+        from_suites: dict[str, float] = {}
+        for job in self.jobs:
+            if job.rpm:
+                from_suites[job.model] = min(float(job.rpm), from_suites.get(job.model, float("inf")))
+        rpm = {m: float(r) for m, r in self.settings.rpm.items() if r}
+        rpm.update(from_suites)
+        return rpm
+
+    async def _close_clients(self) -> None:
+        # litellm caches aiohttp sessions per loop; closing them here avoids "Unclosed client
+        # session" noise when asyncio.run closes the loop.
+        if self.client is None:
+            return
+        try:
+            await import_litellm().close_litellm_async_clients()
+        except Exception:
+            pass
+
+    async def _run_job(self, index: int, job: Job) -> None:
+        if job.repeat <= 1:  # the common case: no extra task per job
+            samples = [await self._run_sample(job, 0)]
+        else:
+            samples = await asyncio.gather(*(self._run_sample(job, i) for i in range(job.repeat)))
+        result = CaseResult(
+            prompt=job.prompt,
+            version=job.version,
+            case=job.case.id,
+            model=job.model,
+            messages=tuple(dict(m) for m in job.messages),
+            samples=tuple(samples),
+            location=job.location or job.case.location,
+            vars=dict(job.case.vars),
+        )
+        self.results[index] = result
+        self.last_result = time.perf_counter()
+        if result.status == "error":
+            self.errors += 1
+        if self.on_result is not None:
+            self.on_result(result)
+        self._report_progress()
+
+    def _report_progress(self, force: bool = False) -> None:
+        if self.progress is None:
+            return
+        now = time.perf_counter()
+        done = len(self.results)
+        if force or done == len(self.jobs) or now - self.last_progress >= PROGRESS_INTERVAL_S:
+            self.last_progress = now
+            self.progress(done, len(self.jobs), self.errors)
+
+    async def _run_sample(self, job: Job, sample: int) -> SampleResult:
+        request = CallRequest(
+            model=job.model, messages=job.messages, params=job.params, sample=sample, label=job.node_id
+        )
+        call = await self.call_model(request)
+        if not call.ok or not job.case.expect:
+            return SampleResult(sample=sample, call=call)
+        try:
+            checks = await self._check(job, call, sample)
+        except asyncio.CancelledError:
+            raise
+        except ProviderFailure as failure:  # e.g. the llm-rubric judge could not be reached
+            judge = failure.call
+            return SampleResult(
+                sample=sample,
+                call=dataclasses.replace(
+                    call,
+                    output=None,
+                    error=f"judge call failed: {judge.error or 'provider failure'}",
+                    error_kind=judge.error_kind or "server",
+                ),
+            )
+        except Exception as exc:  # a bug in an expectation must not lose the case
+            return SampleResult(
+                sample=sample,
+                call=dataclasses.replace(
+                    call,
+                    output=None,
+                    error=scrub(f"checking expectations raised {type(exc).__name__}: {exc}"),
+                    error_kind="config",
+                ),
+            )
+        return SampleResult(sample=sample, call=call, checks=tuple(checks))
+
+    async def _check(self, job: Job, call: CallResult, sample: int) -> tuple[Any, ...]:
+        from . import assertions
+
+        context = _build(
+            assertions.CheckContext,
+            {
+                "output": call.output,
+                "call": call,
+                "case": job.case,
+                "job": job,
+                "vars": job.case.vars,
+                "messages": job.messages,
+                "model": job.model,
+                "params": job.params,
+                "prompt": job.prompt,
+                "version": job.version,
+                "sample": sample,
+                "node_id": job.node_id,
+                "location": job.location,
+                "suite_dir": job.suite_dir,
+                "rootdir": job.rootdir,
+                "judge_model": self.settings.judge_model,
+                "complete": self.call_model,
+                "call_model": self.call_model,
+            },
+        )
+        checks = assertions.check_all(job.case.expect, context)
+        if inspect.isawaitable(checks):
+            checks = await checks
+        return tuple(checks)
+
+    async def call_model(self, request: CallRequest) -> CallResult:
+        """Cache → budget → client. Also offered to expectations (llm-rubric's judge)."""
+        key = self.cache.key(request) if self.cache is not None else None
+        if self.cache is not None:
+            cached = self.cache.get(request, key)
+            if cached is not None:
+                self.cache_hits += 1
+                return cached
+        self.cache_misses += 1
+        if self.settings.replay:
+            return CallResult(
+                output=None,
+                error=f"replay: no cached reply for {request.label or request.model} (sample {request.sample}, "
+                f"model {request.model}); run once without --promptgate-replay to record it",
+                error_kind="replay_miss",
+                attempts=0,
+            )
+        if self.client is None:
+            await _warm_up(import_litellm())  # before the model-call phase clock starts
+            self.client = ModelClient(
+                retries=self.settings.retries,
+                timeout_s=self.settings.timeout_s,
+                backoff_base_s=self.settings.backoff_base_s,
+                backoff_max_s=self.settings.backoff_max_s,
+            )
+        if self.first_request is None:
+            self.first_request = time.perf_counter()
+        self.calls += 1
+        result = await self.client.complete(request, self.throttle)
+        self.attempts += result.attempts
+        if result.cost_usd is not None:
+            self.spent_usd += result.cost_usd
+        elif result.ok:
+            self.unpriced_models.add(request.model)
+        if result.ok and self.cache is not None:
+            self.cache.put(request, result, key)
+        return result
+
+
+async def _warm_up(litellm: Any) -> None:
+    """One offline ``mock_response`` call: litellm loads much of itself lazily on its first
+    call (~0.2 s of CPU), which would otherwise land on the first real request."""
+    try:
+        await litellm.acompletion(
+            model="openai/promptgate-warm-up", messages=[{"role": "user", "content": "."}], mock_response="."
+        )
+    except Exception:
+        pass
+
+
+def _build(factory: Any, values: dict[str, Any]) -> Any:
+    """Call ``factory`` with the subset of ``values`` it accepts (CheckContext's fields are
+    owned by assertions.py; offering more than it takes keeps the two modules decoupled)."""
+    parameters = inspect.signature(factory).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return factory(**values)
+    return factory(**{k: v for k, v in values.items() if k in parameters})

@@ -1,0 +1,552 @@
+"""One pytest session of prompt suites: batch the model calls, decide items, gate, report.
+
+Imported only once a suite file is collected (plugin.py stays import-light). The model calls
+of all selected cases run in one asyncio batch before the items report (serial run), or per
+worker over the items it was sent (xdist). The gate is decided on the controller in
+``finish`` from the case payloads that items attach to their reports.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+import pytest
+
+from . import render
+from .model import (
+    FAILED,
+    PASS,
+    CaseResult,
+    PromptgateError,
+    Suite,
+    SuiteError,
+    case_result_from_dict,
+)
+from .state import STATE, State
+
+_EXPECTATIONS_REGISTERED = pytest.StashKey[bool]()
+
+
+# -- collection ---------------------------------------------------------------------------------
+def load_suite_for_pytest(config: pytest.Config, path: Path) -> Suite:
+    from . import spec
+
+    state = config.stash[STATE]
+    if not config.stash.get(_EXPECTATIONS_REGISTERED, False):
+        from . import assertions
+
+        config.hook.pytest_promptgate_add_expectations(register=assertions.register)
+        config.stash[_EXPECTATIONS_REGISTERED] = True
+    suite = spec.load_suite(path, config.rootpath)
+    suite_file = _relative(path, config.rootpath)
+    other = state.prompt_files.get(suite.prompt)
+    if other is not None and other != suite_file:
+        raise SuiteError(
+            f"prompt id `{suite.prompt}` is already used by {other}",
+            suite.location,
+            hint="prompt ids must be unique in a run; rename one of them",
+        )
+    state.prompt_files[suite.prompt] = suite_file
+    state.suites[suite_file] = suite
+    return suite
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return Path(path).resolve().relative_to(Path(root).resolve()).as_posix()
+    except ValueError:
+        return Path(path).as_posix()
+
+
+def resolve_version(suite: Suite, version, options) -> tuple[str, dict[str, Any], str]:
+    """The model, params and iteration hash a version runs with (CLI > suite > ini)."""
+    model = options.model or suite.model or options.model_default
+    if not model:
+        raise SuiteError(
+            f"no model for prompt `{suite.prompt}`",
+            suite.location,
+            hint="add `model: openai/gpt-4o-mini` (any litellm model) to the suite, "
+            "or pass --promptgate-model / set the ini option promptgate_model",
+        )
+    params = dict(suite.params)
+    return model, params, render.content_hash(version, model, params)
+
+
+def collection_summary(state: State, items: Iterable[pytest.Item]) -> list[str]:
+    from .collect import CaseItem
+
+    cases = [item for item in items if isinstance(item, CaseItem)]
+    models = sorted({item.model for item in cases})
+    samples = sum(item.case.repeat for item in cases)
+    if not cases:
+        return [f"promptgate: {state.suites_collected} suite(s), no case selected"]
+    return [
+        f"promptgate: {len(state.suites)} suite(s), {len(cases)} case(s), {samples} model call(s) at most; "
+        f"models: {', '.join(models)}"
+    ]
+
+
+def apply_shard(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Keep shard I of N; every version of a case lands in the same shard (paired comparisons)."""
+    import hashlib
+
+    from .collect import CaseItem
+
+    shard = config.stash[STATE].options.shard
+    if shard is None:
+        return
+    index, total = shard
+    keep, drop = [], []
+    for item in items:
+        if isinstance(item, CaseItem):
+            key = f"{item.suite_file}::{item.case.id}".encode()
+            bucket = int.from_bytes(hashlib.sha256(key).digest()[:8], "big") % total
+            (keep if bucket == index - 1 else drop).append(item)
+        else:
+            keep.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+# -- running ------------------------------------------------------------------------------------
+def _jobs_for(items: list) -> list:
+    from .runner import Job
+
+    jobs = []
+    for item in items:
+        messages = render.render_messages(item.suite, item.version, item.case.vars)
+        jobs.append(
+            Job(
+                prompt=item.suite.prompt,
+                version=item.version.label,
+                case=item.case,
+                model=item.model,
+                messages=tuple(messages),
+                params=item.params,
+                repeat=item.case.repeat,
+                suite_dir=item.path.parent,
+                rootdir=item.config.rootpath,
+                location=item.case.location,
+                node_id=item.nodeid,
+                rpm=item.suite.rpm,
+            )
+        )
+    return jobs
+
+
+def _run_settings(options):
+    from .runner import RunSettings
+
+    return RunSettings(
+        concurrency=options.concurrency,
+        retries=options.retries,
+        timeout_s=options.timeout_s,
+        cache_dir=None if options.cache == "off" else options.cache_dir,
+        cache_mode=options.cache,
+        replay=options.replay,
+        max_cost_usd=options.max_cost_usd,
+        judge_model=options.judge_model,
+    )
+
+
+class _Progress:
+    """Progress on the terminal while calls run: a rewritten line on a tty, a few lines otherwise."""
+
+    def __init__(self, config: pytest.Config, total: int):
+        self.tr = config.pluginmanager.get_plugin("terminalreporter")
+        self.total = total
+        self.tty = bool(self.tr and self.tr.isatty())
+        self.last_step = -1
+        self.start = time.monotonic()
+
+    def __call__(self, done: int, total: int, errors: int) -> None:
+        if self.tr is None:
+            return
+        elapsed = time.monotonic() - self.start
+        text = f"promptgate: {done}/{total} cases done, {errors} error(s), {elapsed:.1f}s"
+        if self.tty:
+            self.tr.write("\r" + text.ljust(70), flush=True)
+            return
+        step = (done * 4) // max(total, 1)  # every 25%
+        if step != self.last_step and done:
+            self.last_step = step
+            self.tr.write_line(text)
+
+    def close(self) -> None:
+        if self.tr is not None and self.tty:
+            self.tr.write("\r" + " " * 72 + "\r", flush=True)
+
+
+def _run_batch(config: pytest.Config, items: list) -> None:
+    from .runner import run_jobs
+
+    state = config.stash[STATE]
+    items = [item for item in items if item.nodeid not in state.results]
+    if not items:
+        return
+    jobs = _jobs_for(items)
+    progress = _Progress(config, len(jobs)) if not hasattr(config, "workerinput") else None
+
+    node_ids = {(job.prompt, job.version, job.case.id): job.node_id for job in jobs}
+
+    def on_result(result: CaseResult) -> None:
+        state.results[node_ids[(result.prompt, result.version, result.case)]] = result
+
+    if progress and progress.tr is not None:
+        progress.tr.write_line(
+            f"promptgate: evaluating {len(jobs)} case(s), concurrency {state.options.concurrency}"
+        )
+    try:
+        outcome = run_jobs(jobs, _run_settings(state.options), on_result=on_result, progress=progress)
+    except KeyboardInterrupt:
+        state.interrupted = True
+        raise
+    finally:
+        if progress:
+            progress.close()
+    for key in ("calls", "cache_hits", "cache_misses", "saved_usd", "spent_usd", "model_phase_s"):
+        state.run_stats[key] += getattr(outcome, key, 0) or 0
+    state.warnings.extend(getattr(outcome, "warnings", []) or [])
+
+
+def run_all(session: pytest.Session) -> None:
+    """Serial run: every selected case, one batch, before the items report."""
+    from .collect import CaseItem
+
+    items = [item for item in session.items if isinstance(item, CaseItem)]
+    try:
+        _run_batch(session.config, items)
+    except PromptgateError as exc:
+        raise pytest.UsageError(exc.format()) from None
+
+
+def _pending_worker_items(item) -> list:
+    """On an xdist worker: this item plus those already queued for this worker."""
+    from .collect import CaseItem
+
+    batch = [item]
+    interactor = next(
+        (p for p in item.config.pluginmanager.get_plugins() if type(p).__name__ == "WorkerInteractor"),
+        None,
+    )
+    queue = getattr(interactor, "torun", None)
+    if queue is None:
+        return batch
+    try:
+        with queue.lock() as pending:
+            indices = [i for i in pending if isinstance(i, int)]
+    except Exception:  # xdist internals changed: fall back to one item at a time
+        return batch
+    items = item.session.items
+    batch.extend(items[i] for i in indices if isinstance(items[i], CaseItem))
+    return batch
+
+
+def result_for(item) -> CaseResult:
+    state = item.config.stash[STATE]
+    if item.nodeid not in state.results:
+        batch = _pending_worker_items(item) if hasattr(item.config, "workerinput") else [item]
+        _run_batch(item.config, batch)
+    return state.results[item.nodeid]
+
+
+# -- deciding an item ----------------------------------------------------------------------------
+def _prompt_items(item) -> list:
+    from .collect import CaseItem
+
+    return [i for i in item.session.items if isinstance(i, CaseItem) and i.suite is item.suite]
+
+
+def gate_known(item) -> bool:
+    """True when this process has the results of every selected case of the item's prompt."""
+    state = item.config.stash[STATE]
+    return all(i.nodeid in state.results for i in _prompt_items(item))
+
+
+def _local_verdict(item) -> dict[str, Any]:
+    from .evaluate import EvaluatedCase, evaluate
+
+    state = item.config.stash[STATE]
+    key = item.suite.prompt
+    if key not in state.gate_cache:
+        cases = [
+            EvaluatedCase(i.suite_file, i.content_hash, state.results[i.nodeid]) for i in _prompt_items(item)
+        ]
+        evaluation = evaluate(
+            cases,
+            {item.suite_file: item.suite},
+            _gate_settings(state.options),
+            history=_history(state),
+        )
+        state.gate_cache[key] = evaluation.report["prompts"][0]
+    return state.gate_cache[key]
+
+
+def miss_fails(item, result: CaseResult) -> bool:
+    """Does this failing case fail the run? Yes under --promptgate-strict, or when it belongs
+    to the current version of a prompt whose verdict fails the build; otherwise it is
+    tolerated (its version clears the threshold, or it is an earlier version)."""
+    state = item.config.stash[STATE]
+    if state.options.strict:
+        return True
+    if not item.current or not gate_known(item):
+        return False
+    entry = _local_verdict(item)
+    verdict = entry["verdict"]
+    if verdict == PASS:
+        return False
+    from .model import CONSIDER_FINE_TUNING
+
+    return not (verdict == CONSIDER_FINE_TUNING and state.options.finetune == "flag")
+
+
+def _clip(text: str | None, limit: int = 600) -> str:
+    if text is None:
+        return "<no output>"
+    text = _printable(text)
+    return text if len(text) <= limit else text[:limit] + f"… ({len(text) - limit} more characters)"
+
+
+def _printable(text: str) -> str:
+    """Terminal-safe: no ANSI escapes or control characters from untrusted model output."""
+    out = []
+    for ch in text:
+        if ch in "\n\t" or (ch >= " " and ch != "\x7f" and not 0x80 <= ord(ch) < 0xA0):
+            out.append(ch)
+        else:
+            out.append(f"\\x{ord(ch):02x}")
+    return "".join(out)
+
+
+def describe_miss(result: CaseResult) -> str:
+    lines = [f"case `{result.case}` of {result.prompt} {result.version} ({result.model}) failed"]
+    lines.append("rendered prompt:")
+    for message in result.messages:
+        lines.append(f"  [{message.get('role')}] {_clip(message.get('content'), 400)}")
+    for sample in result.samples:
+        if sample.status != FAILED:
+            continue
+        prefix = f"sample {sample.sample}: " if len(result.samples) > 1 else ""
+        lines.append(f"{prefix}output: {_clip(sample.call.output)}")
+        for check in sample.checks:
+            if not check.passed:
+                where = f" ({check.location})" if check.location else ""
+                lines.append(f"  ✗ {check.expectation}{where}: {_printable(check.reason)}")
+    return "\n".join(lines)
+
+
+def describe_error(result: CaseResult) -> str:
+    errors = [s.call for s in result.samples if not s.call.ok]
+    call = errors[0] if errors else None
+    kind = f" [{call.error_kind}]" if call and call.error_kind else ""
+    attempts = f" after {call.attempts} attempt(s)" if call and call.attempts > 1 else ""
+    message = _printable(call.error or "unknown error") if call else "no result"
+    return (
+        f"provider error{kind} for case `{result.case}` of {result.prompt} {result.version} "
+        f"({result.model}){attempts}: {message}\n"
+        "This case is an error, not a pass or a prompt failure: it is excluded from the success rate."
+    )
+
+
+# -- controller side: collect payloads, gate, report ------------------------------------------
+def record_payload(state: State, report: pytest.TestReport, value: str) -> None:
+    try:
+        state.reported[report.nodeid] = json.loads(value)
+    except (TypeError, ValueError):
+        state.warnings.append(f"promptgate: unreadable result payload for {report.nodeid}")
+
+
+def _gate_settings(options):
+    from .evaluate import GateSettings
+
+    return GateSettings(
+        threshold_override=options.threshold,
+        threshold_default=options.threshold_default,
+        finetune_after_override=options.finetune_after,
+        finetune_after_default=options.finetune_after_default,
+        gate=options.gate,
+        finetune=options.finetune,
+        strict=options.strict,
+    )
+
+
+def _history(state: State) -> list[dict[str, Any]]:
+    if state.history_loaded or state.options.history is None:
+        return state.history
+    from .history import load_records
+
+    records, warnings = load_records(state.options.history)
+    state.history = records
+    state.warnings.extend(warnings)
+    state.history_loaded = True
+    return records
+
+
+def _report_settings(state: State, models: list[str]) -> dict[str, Any]:
+    o = state.options
+    return {
+        "threshold": o.threshold if o.threshold is not None else o.threshold_default,
+        "threshold_source": "cli" if o.threshold is not None else "suite/ini",
+        "gate": o.gate,
+        "concurrency": o.concurrency,
+        "retries": o.retries,
+        "strict": o.strict,
+        "finetune": o.finetune,
+        "models": models,
+        "cache": "replay" if o.replay else o.cache,
+        "shard": f"{o.shard[0]}/{o.shard[1]}" if o.shard else None,
+    }
+
+
+def _gather_cases(session: pytest.Session, state: State) -> list:
+    from .collect import CaseItem
+    from .evaluate import EvaluatedCase
+
+    cases: dict[str, EvaluatedCase] = {}
+    for node_id, payload in state.reported.items():
+        cases[node_id] = EvaluatedCase(
+            payload["suite_file"], payload["content_hash"], case_result_from_dict(payload["result"])
+        )
+    # Results that finished but never reached a report (an interrupted serial run).
+    for item in session.items:
+        if isinstance(item, CaseItem) and item.nodeid not in cases and item.nodeid in state.results:
+            cases[item.nodeid] = EvaluatedCase(item.suite_file, item.content_hash, state.results[item.nodeid])
+    return list(cases.values())
+
+
+def _suites_for(cases, state: State) -> dict[str, Suite]:
+    from . import spec
+
+    suites = dict(state.suites)
+    for case in cases:
+        if case.suite_file not in suites:  # xdist controller: workers collected, not us
+            suites[case.suite_file] = spec.load_suite(state.rootdir / case.suite_file, state.rootdir)
+    return suites
+
+
+def _no_case_evaluated(session: pytest.Session, state: State) -> None:
+    """Suites were collected but nothing was measured: never let that look like a pass."""
+    from .collect import CaseItem
+
+    if not state.suites_collected and not state.items_collected:
+        return
+    if session.exitstatus == pytest.ExitCode.INTERRUPTED:
+        return
+    selected = any(isinstance(item, CaseItem) for item in session.items)
+    if state.items_collected and not selected and not state.reported:
+        # Every case was deselected on purpose (-k, -m, --lf, a shard): say so, do not fail.
+        state.warnings.append("promptgate: every suite case was deselected; no prompt was gated in this run")
+        return
+    what = "they define no case" if not state.items_collected else "no case was evaluated"
+    state.warnings.append(
+        f"promptgate: {state.suites_collected} suite(s) collected but {what}: "
+        "the gate cannot pass on nothing, so the run fails"
+    )
+    if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def finish(session: pytest.Session) -> None:
+    from .evaluate import evaluate
+    from .history import git_commit
+
+    config = session.config
+    state = config.stash[STATE]
+    interrupted = state.interrupted or session.exitstatus == pytest.ExitCode.INTERRUPTED
+    cases = _gather_cases(session, state)
+    if not cases:
+        _no_case_evaluated(session, state)
+        return
+    try:
+        suites = _suites_for(cases, state)
+        models = sorted({c.result.model for c in cases})
+        evaluation = evaluate(
+            cases,
+            suites,
+            _gate_settings(state.options),
+            history=_history(state),
+            report_settings=_report_settings(state, models),
+            cache={
+                "hits": int(state.run_stats["cache_hits"]),
+                "misses": int(state.run_stats["cache_misses"]),
+                "saved_usd": round(state.run_stats["saved_usd"], 8),
+            },
+            run={
+                "calls": int(state.run_stats["calls"]),
+                "model_phase_s": round(state.run_stats["model_phase_s"], 3),
+                "interrupted": interrupted,
+                "spent_usd": round(state.run_stats["spent_usd"], 8),
+            },
+            git_commit=git_commit(state.rootdir) if state.options.history else None,
+        )
+    except PromptgateError as exc:
+        state.warnings.append(f"promptgate: {exc.format()}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        return
+    report = evaluation.report
+    state.report = report
+    if interrupted:
+        # Nothing is written from a partial run: history and reports stay as they were.
+        state.warnings.append(
+            f"promptgate: interrupted after {len(cases)} finished case(s); history and report files left untouched"
+        )
+        return
+    if state.options.baseline is not None:
+        from .report.baseline import apply_baseline
+        from .report.json_report import read_report
+
+        try:
+            apply_baseline(report, read_report(state.options.baseline))
+        except PromptgateError as exc:
+            state.warnings.append(f"promptgate: baseline ignored: {exc.format()}")
+    if state.options.history is not None and evaluation.history_records:
+        from .history import append_records
+
+        try:
+            append_records(state.options.history, evaluation.history_records)
+        except OSError as exc:
+            state.warnings.append(f"promptgate: could not append to history {state.options.history}: {exc}")
+    if session.exitstatus == pytest.ExitCode.OK and evaluation.exit_status != 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    report["exit_status"] = int(session.exitstatus)
+    _write_reports(state, report)
+
+
+def _write_reports(state: State, report: dict[str, Any]) -> None:
+    from .report.json_report import write_json_atomic, write_text_atomic
+
+    options = state.options
+    writers = []
+    if options.report is not None:
+        writers.append((options.report, lambda: write_json_atomic(options.report, report)))
+    if options.markdown is not None:
+        from .report.markdown import render_markdown
+
+        writers.append((options.markdown, lambda: write_text_atomic(options.markdown, render_markdown(report))))
+    if options.html is not None:
+        from .report.html import render_html
+
+        writers.append((options.html, lambda: write_text_atomic(options.html, render_html(report))))
+    for path, write in writers:
+        try:
+            write()
+        except OSError as exc:
+            state.warnings.append(f"promptgate: could not write {path}: {exc}")
+
+
+def terminal_summary(tr, state: State) -> None:
+    tr.write_sep("=", "promptgate")
+    if state.report is not None:
+        from .report.terminal import render_terminal
+
+        tr.write_line(render_terminal(state.report))
+    for warning in state.warnings:
+        tr.write_line(_printable(warning), yellow=True)
+    if state.report is not None:
+        written = [str(p) for p in (state.options.report, state.options.markdown, state.options.html) if p]
+        if written and not state.report.get("run", {}).get("interrupted"):
+            tr.write_line("promptgate: wrote " + ", ".join(written))

@@ -1,0 +1,68 @@
+"""Per-session state kept in ``config.stash`` (no private attributes on pytest objects)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .model import CaseResult, Suite
+
+
+@dataclass(frozen=True)
+class Options:
+    """Resolved promptgate options. ``None`` means "not given": the suite or a default decides."""
+
+    model: str | None = None  # CLI: overrides every suite's model
+    model_default: str | None = None  # ini: used by suites without `model:`
+    threshold: float | None = None  # CLI: overrides the suites
+    threshold_default: float = 0.8  # ini or 0.8
+    concurrency: int = 8
+    retries: int = 3
+    timeout_s: float = 60.0
+    strict: bool = False
+    report: Path | None = None
+    markdown: Path | None = None
+    html: Path | None = None
+    baseline: Path | None = None
+    history: Path | None = None  # None: history disabled
+    gate: str = "point"
+    finetune: str = "fail"
+    finetune_after: int | None = None  # CLI override
+    finetune_after_default: int = 3
+    cache: str = "readwrite"
+    cache_dir: Path | None = None
+    replay: bool = False
+    max_cost_usd: float | None = None
+    shard: tuple[int, int] | None = None  # (index 1-based, total)
+    judge_model: str | None = None
+
+
+@dataclass
+class State:
+    options: Options
+    rootdir: Path
+    suites: dict[str, Suite] = field(default_factory=dict)  # suite path (rootdir-relative) -> Suite
+    prompt_files: dict[str, str] = field(default_factory=dict)  # prompt id -> suite path
+    suites_collected: int = 0
+    items_collected: int = 0
+    # Results computed in this process, by node id (serial run, or an xdist worker).
+    results: dict[str, CaseResult] = field(default_factory=dict)
+    # Payloads seen in reports, by node id (the controller's view, serial or xdist).
+    reported: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Counters from the batches of this process (merged from workers on the controller).
+    run_stats: dict[str, float] = field(default_factory=lambda: {
+        "calls": 0, "cache_hits": 0, "cache_misses": 0, "saved_usd": 0.0, "spent_usd": 0.0, "model_phase_s": 0.0,
+    })
+    warnings: list[str] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    history_loaded: bool = False
+    gate_cache: dict[str, Any] = field(default_factory=dict)  # prompt -> evaluated entry (items' view)
+    report: dict[str, Any] | None = None
+    exit_status: int | None = None
+    interrupted: bool = False
+
+
+STATE = pytest.StashKey[State]()

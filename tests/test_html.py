@@ -1,0 +1,121 @@
+"""Self-contained HTML report: well-formed with hostile output, no external reference, sortable."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from sample_report import hostile_report, sample_report  # noqa: E402
+
+from pytest_promptgate.report.html import render_html  # noqa: E402
+
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+# Elements that may appear self-closed inside inline SVG.
+SVG_EMPTY = {"line", "polyline", "circle", "path", "rect"}
+
+
+class TagChecker(HTMLParser):
+    """Records the element structure and fails on any unbalanced or mismatched tag."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[str] = []
+        self.errors: list[str] = []
+        self.tags: list[tuple[str, dict]] = []
+        self.scripts: list[str] = []
+        self._in_script = False
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+        if tag not in VOID:
+            self.stack.append(tag)
+        self._in_script = tag == "script"
+
+    def handle_startendtag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+        if tag not in VOID | SVG_EMPTY:
+            self.errors.append(f"self-closed <{tag}/>")
+
+    def handle_endtag(self, tag):
+        if tag in VOID:
+            return
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"</{tag}> does not close <{self.stack[-1] if self.stack else None}>")
+            return
+        self.stack.pop()
+        self._in_script = False
+
+    def handle_data(self, data):
+        if self._in_script:
+            self.scripts.append(data)
+
+
+def check(document: str) -> TagChecker:
+    checker = TagChecker()
+    checker.feed(document)
+    checker.close()
+    assert checker.errors == []
+    assert checker.stack == [], f"unclosed: {checker.stack}"
+    return checker
+
+
+def test_sample_report_is_well_formed_and_shows_the_numbers():
+    document = render_html(sample_report())
+    checker = check(document)
+    assert document.startswith("<!DOCTYPE html>")
+    for expected in ("23/40 = 57.5% (37.5%–72.5%)", "14/20 = 70% (50%–85%)", "+15.0 pp vs v2 (p=0.03)",
+                     "1 passing, 1 failing, 1 flagged for fine-tuning, 1 inconclusive", "minimum 100, ideal 500",
+                     "promptgate export-finetune examples/extract.promptgate.yaml -o extract.jsonl"):
+        assert expected in document
+    tags = [tag for tag, _ in checker.tags]
+    assert tags.count("svg") == 3  # one chart per prompt with iterations (flaky-api has none)
+    assert tags.count("polyline") == 3
+    assert sum(1 for tag, attrs in checker.tags if tag == "line" and attrs.get("class") == "threshold") == 3
+    headers = [attrs for tag, attrs in checker.tags if tag == "th" and attrs.get("data-key")]
+    assert [h["data-key"] for h in headers][:3] == ["prompt", "version", "case"]
+    rows = [attrs for tag, attrs in checker.tags if tag == "tr" and "case" in (attrs.get("class") or "")]
+    assert len(rows) == len(sample_report()["cases"])
+
+
+def test_no_external_reference_and_csp_allows_only_our_script():
+    document = render_html(sample_report())
+    checker = check(document)
+    urls = set(re.findall(r"https?://[^\s\"'<>)]+", document))
+    assert urls <= {"http://www.w3.org/2000/svg"}, urls  # an XML namespace name, never fetched
+    assert not any("src" in attrs or "href" in attrs for _, attrs in checker.tags)
+    csp = next(attrs["content"] for tag, attrs in checker.tags if tag == "meta" and attrs.get("http-equiv"))
+    inline = [s for s in checker.scripts if "use strict" in s]
+    assert len(inline) == 1
+    digest = base64.b64encode(hashlib.sha256(inline[0].encode()).digest()).decode()
+    assert f"script-src 'sha256-{digest}'" in csp and "default-src 'none'" in csp
+
+
+def test_hostile_output_is_escaped_everywhere():
+    report = hostile_report()
+    document = render_html(report)
+    check(document)
+    assert "<script>alert" not in document and "<img" not in document
+    assert document.count("<script") == 2  # the data island and our code, nothing else
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in document
+    assert "\x1b" not in document and "\x00" not in document
+    assert "@everyone" not in document
+    assert len(document) < 3_000_000, "1 MB outputs are truncated per case"
+    assert "more characters)" in document
+
+
+def test_embedded_json_cannot_close_the_script():
+    report = sample_report()
+    report["prompts"][0]["prompt"] = "</script><script>alert(1)</script>"
+    document = render_html(report)
+    checker = check(document)
+    data = next(s for s in checker.scripts if s.lstrip().startswith("{"))
+    assert "</" not in data and "<" not in data
+    assert json.loads(data)["prompts"][0]["prompt"] == "</script><script>alert(1)</script>"
+    assert document.count("<script") == 2
