@@ -242,6 +242,21 @@ class TimedServer(_fake_openai_class()):  # type: ignore[misc]
 
 # -- measurement ---------------------------------------------------------------------------
 
+PYCACHE_DIR = Path.home() / ".cache" / "promptgate-bench" / "pycache"
+
+
+def python_env(base: Mapping[str, str]) -> dict[str, str]:
+    """The environment of a measured Python child, with bytecode caching as users have it.
+
+    A ``PYTHONDONTWRITEBYTECODE`` inherited from the caller would make every run recompile the
+    plugin and redo pytest's assertion rewriting of it (~1 s); the caches go to a prefix
+    directory instead, so that the checkout gets no ``__pycache__`` folders.
+    """
+    env = {k: v for k, v in base.items() if k not in ("PYTEST_ADDOPTS", "PYTHONDONTWRITEBYTECODE")}
+    env["PYTHONPYCACHEPREFIX"] = str(PYCACHE_DIR)
+    return env
+
+
 
 @dataclass(frozen=True)
 class Measured:

@@ -51,7 +51,9 @@ def _trivial_project(with_recorder: bool) -> Path:
 
 
 def _env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k not in ("PYTEST_ADDOPTS", "PYTEST_PLUGINS")}
+    env = wl.python_env(os.environ)
+    env.pop("PYTEST_PLUGINS", None)
+    return env
 
 
 def time_runs(runs: int, python: str) -> dict[str, dict[str, float]]:

@@ -157,9 +157,9 @@ def run_promptgate(
     report = run_dir / "out.json"
     report.unlink(missing_ok=True)
     command = wl.promptgate_command(sys.executable, suite, concurrency, report, cache)
-    if wrap:  # e.g. cProfile: python -m cProfile -o prof -m pytest ...
-        command = [sys.executable, *wrap, *command[2:]]
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_ADDOPTS", NETNS_MARK)}
+    if wrap:  # e.g. cProfile: python -m cProfile -o prof -m pytest <pytest args>
+        command = [sys.executable, *wrap, *command[3:]]
+    env = wl.python_env({k: v for k, v in os.environ.items() if k != NETNS_MARK})
     env.update(LITELLM_ENV)
     server.configure(latency_ms, fault_every)
     measured = wl.run_measured(command, run_dir, env)
@@ -190,7 +190,10 @@ def run_promptfoo(
     return _figures(workload, "promptfoo", server, measured, len(cases) * len(versions), wl.read_promptfoo_summary(measured.stdout), latency_ms, concurrency, note, run_dir)
 
 
-def _figures(workload, tool, server, measured: wl.Measured, items, results, latency_ms, concurrency, note, run_dir) -> RunFigures:
+def _figures(
+    workload: str, tool: str, server: wl.TimedServer, measured: wl.Measured, items: int, results: dict[str, Any],
+    latency_ms: float, concurrency: int, note: str, run_dir: Path,
+) -> RunFigures:
     if measured.returncode != 0:
         tail = (measured.stdout[-1500:] + "\n" + measured.stderr[-1500:]).strip()
         print(f"  [{workload}/{tool}] exit {measured.returncode} in {run_dir}; output tail:\n{tail}\n", file=sys.stderr)
@@ -211,6 +214,17 @@ def _figures(workload, tool, server, measured: wl.Measured, items, results, late
     )
     print(f"  {workload:<10} {tool:<10} wall {figures.wall_s:6.1f} s  cpu {figures.cpu_s:6.1f} s  rss {figures.max_rss_mb:5.0f} MB  calls {figures.calls}  {results}", flush=True)
     return figures
+
+
+def warm_up(server: wl.TimedServer, promptfoo_binary: Path | None, promptgate: bool) -> None:
+    """One small unmeasured run per tool: bytecode caches and the page cache, for both alike."""
+    started = time.perf_counter()
+    few = wl.make_cases(5)
+    if promptgate:
+        run_promptgate(server, "warm-up", few, ("v1",), latency_ms=0.0)
+    if promptfoo_binary is not None:
+        run_promptfoo(promptfoo_binary, server, "warm-up", few, ("v1",), latency_ms=0.0)
+    print(f"  (warm-up runs: {time.perf_counter() - started:.0f} s, not in the table)", flush=True)
 
 
 # -- litellm alone --------------------------------------------------------------------------
@@ -245,7 +259,7 @@ print(json.dumps({"import_cpu_s": c1 - c0, "import_wall_s": w1 - w0, "calls_cpu_
 
 def run_litellm_alone(server: wl.TimedServer, calls: int, concurrency: int = CONCURRENCY) -> dict[str, Any]:
     server.configure(0.0)
-    env = dict(os.environ, **LITELLM_ENV)
+    env = dict(wl.python_env(os.environ), **LITELLM_ENV)
     done = subprocess.run(
         [sys.executable, "-c", _LITELLM_PROBE, str(calls), str(concurrency), server.base_url],
         capture_output=True, text=True, env=env, timeout=900,
@@ -264,15 +278,14 @@ def pytest_baseline_cpu(runs: int = 3) -> float:
     """CPU of a pytest run (plugin enabled) with one trivial test and no suite: start-up cost."""
     run_dir = Path(tempfile.mkdtemp(prefix="pg-baseline-", dir=SCRATCH))
     (run_dir / "test_trivial.py").write_text("def test_trivial():\n    assert True\n")
-    env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
+    env = wl.python_env(os.environ)
     samples = [wl.run_measured([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], run_dir, env).cpu_s for _ in range(runs)]
     return statistics.median(samples)
 
 
 def litellm_imported_on_cached_run(directory: Path) -> bool | None:
     """A third, untimed cached run under `-X importtime`: did litellm get imported at all?"""
-    env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
-    env.update(LITELLM_ENV)
+    env = dict(wl.python_env(os.environ), **LITELLM_ENV)
     command = [sys.executable, "-X", "importtime", "-m", "pytest", "bench.promptgate.yaml", "-q", "-p", "no:cacheprovider", "--promptgate-cache", "readwrite"]
     done = subprocess.run(command, cwd=directory, env=env, capture_output=True, text=True)
     return any(line.startswith("import time:") and line.split("|")[-1].strip() == "litellm" for line in done.stderr.splitlines())
@@ -296,6 +309,10 @@ def profile_summary(profile_path: Path, top: int = 15) -> str:
     lines.append(f"top {top} functions by own time:")
     for tottime, cumtime, label in sorted(rows, reverse=True)[:top]:
         lines.append(f"  {tottime:7.2f} s own  {cumtime:7.2f} s cum  {label}")
+    ours = sorted(((cum, own, label) for own, cum, label in rows if label.startswith("pytest_promptgate:")), reverse=True)
+    lines.append(f"top {top} pytest_promptgate functions by cumulative time (callees included):")
+    for cumtime, tottime, label in ours[:top]:
+        lines.append(f"  {cumtime:7.2f} s cum  {tottime:7.2f} s own  {label}")
     return "\n".join(lines)
 
 
@@ -353,7 +370,7 @@ def _partner(runs: Sequence[RunFigures], run: RunFigures) -> RunFigures | None:
     return None
 
 
-def evaluate_targets(runs: Sequence[RunFigures], extras: dict[str, Any], cases_per_version: int) -> list[list[str]]:
+def evaluate_targets(runs: Sequence[RunFigures], extras: dict[str, Any]) -> list[list[str]]:
     def find(workload: str, tool: str = "promptgate") -> RunFigures | None:
         return next((r for r in runs if r.workload == workload and r.tool == tool), None)
 
@@ -452,6 +469,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     server = wl.start_server()
     try:
         pg, pf = not args.skip_promptgate, not args.skip_promptfoo
+        warm_up(server, binary if pf else None, promptgate=pg)
         if "a" in args.parts:
             if pg:
                 runs.append(run_promptgate(server, "a", cases, versions, latency_ms=LATENCY_MS))
@@ -513,7 +531,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\n" + extras["profile"])
     from tabulate import tabulate
 
-    targets = evaluate_targets(runs, extras, n_cases)
+    targets = evaluate_targets(runs, extras)
     if targets:
         print("\n" + tabulate(targets, headers=["target (issue 6 / issue 2)", "measured", ""]))
     load_after = os.getloadavg()

@@ -16,28 +16,18 @@ import json
 import os
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .model import CallRequest, CallResult, UsageError
+from .render import public_params  # one secret rule for hashes, cache keys and reports
+
+__all__ = ["CACHE_MODES", "ResponseCache", "cache_key", "public_params"]
 
 CACHE_SCHEMA = 1
 CACHE_MODES = ("off", "read", "write", "readwrite")
 
-_SECRET_WORDS = ("key", "token", "secret", "password", "authorization")
-_SECRET_EXACT = frozenset({"extra_headers", "headers"})
-# Contain "token"/"key" but are sampling or pricing knobs: they change the reply, so they key.
-_NOT_SECRET = frozenset({"max_tokens", "max_completion_tokens", "input_cost_per_token", "output_cost_per_token"})
 # Where the request goes is part of the key; they are not sampling params.
 _ENDPOINT_KEYS = ("api_base", "base_url")
-
-
-def public_params(params: Mapping[str, Any]) -> dict[str, Any]:
-    """``params`` without secrets (docs/ARCHITECTURE.md, "Secrets")."""
-    return {
-        k: v
-        for k, v in params.items()
-        if k in _NOT_SECRET or (k not in _SECRET_EXACT and not any(word in k.lower() for word in _SECRET_WORDS))
-    }
 
 
 def cache_key(req: CallRequest) -> str:

@@ -18,6 +18,7 @@ import os
 import random
 import re
 import time
+import warnings
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
@@ -57,6 +58,7 @@ _SK = re.compile(r"\bsk-[A-Za-z0-9_\-]{6,}")
 _REDACTED = "[redacted]"
 
 _litellm: Any = None
+_warmed = False
 _local_registered = False
 _unpriced_models: set[str] = set()
 
@@ -89,13 +91,35 @@ def import_litellm() -> Any:
         # timeout) and token counting downloads tokenizers. The user's own setting wins.
         os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
         os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
-        import litellm
+        with warnings.catch_warnings():  # its dependencies' deprecation chatter is not the user's
+            warnings.simplefilter("ignore")
+            import litellm
 
         litellm.suppress_debug_info = True  # otherwise every exception prints a help banner
         for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
         _litellm = litellm
     return _litellm
+
+
+async def warm_up() -> Any:
+    """Import litellm and make one offline ``mock_response`` call: litellm loads much of itself
+    lazily on its first call (~0.2 s of CPU, and pydantic warnings about its own types), which
+    would otherwise land on the first real request and in the user's warning summary."""
+    global _warmed
+    litellm = import_litellm()
+    if _warmed:
+        return litellm
+    _warmed = True
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            await litellm.acompletion(
+                model="openai/promptgate-warm-up", messages=[{"role": "user", "content": "."}], mock_response="."
+            )
+        except Exception:
+            pass
+    return litellm
 
 
 class AttemptGate(Protocol):
@@ -154,7 +178,7 @@ class ModelClient:
             if problem:
                 return CallResult(output=None, error=scrub(problem, secrets), error_kind="config", attempts=0)
         try:
-            litellm = import_litellm()
+            litellm = await warm_up()
         except ImportError as exc:  # pragma: no cover - litellm is a dependency
             return CallResult(output=None, error=f"litellm is not importable: {exc}", error_kind="config", attempts=0)
 

@@ -43,8 +43,8 @@ CONTEXT_TOKENS = 2048
 SEED = 1234
 DEFAULT_MAX_TOKENS = 256
 # Chosen by measurement (see the module docstring): WORKERS instances, THREADS_PER_WORKER each.
-WORKERS = 1
-THREADS_PER_WORKER = 2
+WORKERS = 2
+THREADS_PER_WORKER = 1
 
 # OpenAI-style parameters llama-cpp-python's create_chat_completion understands; anything else a
 # suite passes (api_base, timeout, ...) means nothing to an in-process model and is dropped.
@@ -56,7 +56,6 @@ _SAMPLING_PARAMS = (
     "seed",
     "presence_penalty",
     "frequency_penalty",
-    "response_format",
 )
 
 
@@ -140,6 +139,9 @@ class LocalCompletion:
     load_seconds: float  # time spent loading the model for this call (0 once it is loaded)
 
 
+_load_lock = threading.Lock()
+
+
 class _LlamaWorkers:
     """A fixed pool of threads, each owning one llama.cpp instance per GGUF file.
 
@@ -159,31 +161,93 @@ class _LlamaWorkers:
     ) -> concurrent.futures.Future[LocalCompletion]:
         return self._executor.submit(self._complete, path, list(messages), dict(params))
 
-    def _instance(self, path: Path) -> tuple[Any, float]:
-        instances: dict[Path, Any] = self._owned.__dict__.setdefault("instances", {})
+    def _instance(self, path: Path) -> tuple[_ChatModel, float]:
+        instances: dict[Path, _ChatModel] = self._owned.__dict__.setdefault("instances", {})
         if path in instances:
             return instances[path], 0.0
         started = time.perf_counter()
-        llama = _load_llama(path, self._threads_per_worker)
-        instances[path] = llama
-        return llama, time.perf_counter() - started
+        # Two threads constructing llama.cpp instances at once ended the process (exit status
+        # 0, no message) in a measurement here; loading one at a time is cheap (~0.2 s each).
+        with _load_lock:
+            instances[path] = _ChatModel(_load_llama(path, self._threads_per_worker))
+        return instances[path], time.perf_counter() - started
 
     def _complete(
         self, path: Path, messages: list[Mapping[str, Any]], params: dict[str, Any]
     ) -> LocalCompletion:
-        llama, load_seconds = self._instance(path)
-        # An empty KV cache for every call: outputs must not depend on the previous call.
-        llama.reset()
-        raw = llama.create_chat_completion(messages=messages, **_sampling_kwargs(params))
+        chat_model, load_seconds = self._instance(path)
+        return chat_model.complete(messages, params, load_seconds)
+
+
+class _ChatModel:
+    """One llama.cpp instance with a deterministic prompt-prefix cache.
+
+    Prompt evaluation dominates on a small CPU model (a 170-token few-shot prompt costs ~10x a
+    one-word answer), and the cases of one prompt version share everything but their last
+    message. llama-cpp-python's own prefix reuse makes an output depend on the previous call
+    (measured: a different answer for the same prompt), because the cached part was computed in
+    a different batch split. Here the split is fixed by the prompt alone: the tokens of all
+    messages but the last are always evaluated as one batch from an empty cache (or reused if
+    that exact batch is what the cache holds), then the rest. Same prompt, same arithmetic,
+    same output, whatever ran before.
+    """
+
+    def __init__(self, llama: Any):
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        self._llama = llama
+        template = llama.metadata.get("tokenizer.chat_template")
+        if not template:
+            raise PromptgateError(f"{llama.model_path}: the GGUF file has no chat template")
+        eos_id, bos_id = llama.token_eos(), llama.token_bos()
+        eos_token = llama._model.token_get_text(eos_id) if eos_id != -1 else ""
+        bos_token = llama._model.token_get_text(bos_id) if bos_id != -1 else ""
+        self._stop = [eos_token] if eos_token else []
+        self._render_prompt = Jinja2ChatFormatter(template, eos_token, bos_token)
+        self._render_prefix = Jinja2ChatFormatter(
+            template, eos_token, bos_token, add_generation_prompt=False
+        )
+        self._cached_prefix: list[int] | None = None
+
+    def _tokens(self, text: str) -> list[int]:
+        # As llama-cpp-python's chat handler does: the template already has special tokens.
+        return self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+
+    def complete(
+        self, messages: list[Mapping[str, Any]], params: dict[str, Any], load_seconds: float
+    ) -> LocalCompletion:
+        llama = self._llama
+        prompt = self._tokens(self._render_prompt(messages=messages).prompt)
+        prefix = self._tokens(self._render_prefix(messages=messages[:-1]).prompt) if len(messages) > 1 else []
+        if prompt[: len(prefix)] != prefix or len(prefix) >= len(prompt):
+            prefix = []  # the template does not render a clean prefix: evaluate it all, fresh
+        if prefix and prefix == self._cached_prefix:
+            # Drop everything after the prefix, so generation resumes exactly at the split.
+            llama.n_tokens = len(prefix)
+        else:
+            llama.reset()
+            self._cached_prefix = None
+            if prefix:
+                llama.eval(prefix)
+                self._cached_prefix = prefix
+        kwargs = _sampling_kwargs(params)
+        kwargs["stop"] = _as_list(kwargs.get("stop")) + self._stop
+        raw = llama.create_completion(prompt=prompt, **kwargs)
         choice = raw["choices"][0]
         usage = raw.get("usage") or {}
         return LocalCompletion(
-            text=choice["message"].get("content") or "",
+            text=choice.get("text") or "",
             finish_reason=choice.get("finish_reason") or "stop",
-            prompt_tokens=int(usage.get("prompt_tokens") or 0),
+            prompt_tokens=int(usage.get("prompt_tokens") or len(prompt)),
             completion_tokens=int(usage.get("completion_tokens") or 0),
             load_seconds=load_seconds,
         )
+
+
+def _as_list(stop: Any) -> list[str]:
+    if stop is None:
+        return []
+    return [stop] if isinstance(stop, str) else list(stop)
 
 
 def _load_llama(path: Path, n_threads: int) -> Any:

@@ -97,6 +97,7 @@ _OPTIONS = [
     ("max-cost", _positive_float("max-cost"), "string", "refuse to start above this estimated spend in USD, and stop when it is spent"),
     ("shard", _shard, "string", "run only shard I of N (cases are split by case id), e.g. 2/4"),
     ("judge-model", None, "string", "model for llm-rubric expectations (default: the case's model)"),
+    ("rpm", _positive_float("rpm"), "string", "requests per minute per model, for suites that set no `rpm:`"),
 ]
 _FLAGS = [
     ("strict", "every failing case fails the run, even when its version clears the threshold"),
@@ -186,6 +187,7 @@ def _read_options(config: pytest.Config) -> Options:
         max_cost_usd=value("max-cost"),
         shard=value("shard"),
         judge_model=value("judge-model"),
+        rpm=value("rpm"),
     )
 
 

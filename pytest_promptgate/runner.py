@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .cache import ResponseCache
-from .client import ModelClient, import_litellm, scrub
+from .client import ModelClient, import_litellm, scrub, warm_up
 from .model import (
     CallRequest,
     CallResult,
@@ -106,41 +106,41 @@ def run_jobs(
 
 def estimate_cost(jobs: list[Job], cache: ResponseCache | None) -> tuple[float, int, list[str]]:
     """(estimated USD of the uncached calls, how many calls that is, warnings)."""
-    uncached = [
-        (job, request)
+    uncached_by_job = [
+        (job, sum(cache is None or not cache.contains(request) for request in _requests(job)))
         for job in jobs
-        for request in _requests(job)
-        if cache is None or not cache.contains(request)
     ]
-    priced = [(job, r) for job, r in uncached if not job.model.startswith("local/")]
+    uncached = sum(count for _, count in uncached_by_job)
+    priced = [(job, count) for job, count in uncached_by_job if count and not job.model.startswith("local/")]
     if not priced:
-        return 0.0, len(uncached), []
+        return 0.0, uncached, []
     litellm = import_litellm()
     total = 0.0
     unpriced: dict[str, int] = {}
-    for job, request in priced:
-        prompt_tokens = _count_tokens(litellm, job.model, request.messages)
+    for job, count in priced:
+        prompt_tokens = _count_tokens(litellm, job.model, job.messages)
         params = job.params
         completion_tokens = int(
             params.get("max_tokens") or params.get("max_completion_tokens") or DEFAULT_COMPLETION_TOKENS
         )
         if "input_cost_per_token" in params or "output_cost_per_token" in params:
-            total += prompt_tokens * float(params.get("input_cost_per_token") or 0.0)
-            total += completion_tokens * float(params.get("output_cost_per_token") or 0.0)
-            continue
-        try:
-            prompt_usd, completion_usd = litellm.cost_per_token(
-                model=job.model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
-            )
-        except Exception:
-            unpriced[job.model] = unpriced.get(job.model, 0) + 1
-            continue
-        total += float(prompt_usd) + float(completion_usd)
+            per_call = prompt_tokens * float(params.get("input_cost_per_token") or 0.0)
+            per_call += completion_tokens * float(params.get("output_cost_per_token") or 0.0)
+        else:
+            try:
+                prompt_usd, completion_usd = litellm.cost_per_token(
+                    model=job.model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
+                )
+            except Exception:
+                unpriced[job.model] = unpriced.get(job.model, 0) + count
+                continue
+            per_call = float(prompt_usd) + float(completion_usd)
+        total += per_call * count
     warnings = [
         f"price of {model} is unknown: its {count} call(s) are not in the cost estimate"
         for model, count in sorted(unpriced.items())
     ]
-    return total, len(uncached), warnings
+    return total, uncached, warnings
 
 
 def _count_tokens(litellm: Any, model: str, messages: tuple[Mapping[str, str], ...]) -> int:
@@ -178,6 +178,7 @@ class _Batch:
         )
         self.warnings: list[str] = []
         self.client: ModelClient | None = None
+        self.warming: asyncio.Future[Any] | None = None
         self.throttle: Throttle | None = None
         self.calls = 0
         self.attempts = 0
@@ -234,7 +235,6 @@ class _Batch:
             # _run_job turns every failure into an error sample, so this is a bug: say so loudly.
             if isinstance(outcome, BaseException):
                 raise outcome
-        self._report_progress(force=True)
         if self.cache is not None:
             self.warnings += self.cache.warnings
         if self.unpriced_models:
@@ -364,6 +364,7 @@ class _Batch:
                 "suite_dir": job.suite_dir,
                 "rootdir": job.rootdir,
                 "judge_model": self.settings.judge_model,
+                "judge": self.call_model,
                 "complete": self.call_model,
                 "call_model": self.call_model,
             },
@@ -391,13 +392,19 @@ class _Batch:
                 attempts=0,
             )
         if self.client is None:
-            await _warm_up(import_litellm())  # before the model-call phase clock starts
+            # Set before any await, so that concurrent first misses share one client and one
+            # warm-up (import + lazy loading, before the model-call phase clock starts).
             self.client = ModelClient(
                 retries=self.settings.retries,
                 timeout_s=self.settings.timeout_s,
                 backoff_base_s=self.settings.backoff_base_s,
                 backoff_max_s=self.settings.backoff_max_s,
             )
+            self.warming = asyncio.ensure_future(warm_up())
+        try:
+            await self.warming
+        except ImportError:
+            pass  # complete() below reports it as a config error for this call
         if self.first_request is None:
             self.first_request = time.perf_counter()
         self.calls += 1
@@ -410,17 +417,6 @@ class _Batch:
         if result.ok and self.cache is not None:
             self.cache.put(request, result, key)
         return result
-
-
-async def _warm_up(litellm: Any) -> None:
-    """One offline ``mock_response`` call: litellm loads much of itself lazily on its first
-    call (~0.2 s of CPU), which would otherwise land on the first real request."""
-    try:
-        await litellm.acompletion(
-            model="openai/promptgate-warm-up", messages=[{"role": "user", "content": "."}], mock_response="."
-        )
-    except Exception:
-        pass
 
 
 def _build(factory: Any, values: dict[str, Any]) -> Any:

@@ -51,7 +51,20 @@ def load_suite_for_pytest(config: pytest.Config, path: Path) -> Suite:
         )
     state.prompt_files[suite.prompt] = suite_file
     state.suites[suite_file] = suite
+    _warn_unknown_params(state, suite, suite_file)
     return suite
+
+
+def _warn_unknown_params(state: State, suite: Suite, suite_file: str) -> None:
+    """litellm forwards unknown keyword arguments into the request body: say so early."""
+    from .client import unknown_params
+
+    unknown = unknown_params(dict(suite.params))
+    if unknown:
+        state.warnings.append(
+            f"promptgate: {suite_file}: params {', '.join(sorted(unknown))} are not known litellm/OpenAI "
+            "parameters; they are sent to the provider as they are (check the spelling)"
+        )
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -132,7 +145,7 @@ def _jobs_for(items: list) -> list:
                 rootdir=item.config.rootpath,
                 location=item.case.location,
                 node_id=item.nodeid,
-                rpm=item.suite.rpm,
+                rpm=item.suite.rpm or item.config.stash[STATE].options.rpm,
             )
         )
     return jobs
@@ -191,10 +204,10 @@ def _run_batch(config: pytest.Config, items: list) -> None:
     jobs = _jobs_for(items)
     progress = _Progress(config, len(jobs)) if not hasattr(config, "workerinput") else None
 
-    node_ids = {(job.prompt, job.version, job.case.id): job.node_id for job in jobs}
+    node_ids = {(job.prompt, job.version, job.case.id, job.model): job.node_id for job in jobs}
 
     def on_result(result: CaseResult) -> None:
-        state.results[node_ids[(result.prompt, result.version, result.case)]] = result
+        state.results[node_ids[(result.prompt, result.version, result.case, result.model)]] = result
 
     if progress and progress.tr is not None:
         progress.tr.write_line(
@@ -461,6 +474,8 @@ def finish(session: pytest.Session) -> None:
     if not cases:
         _no_case_evaluated(session, state)
         return
+    for case in cases:
+        config.hook.pytest_promptgate_case_result(result=case.result)
     try:
         suites = _suites_for(cases, state)
         models = sorted({c.result.model for c in cases})

@@ -38,6 +38,7 @@ class Options:
     max_cost_usd: float | None = None
     shard: tuple[int, int] | None = None  # (index 1-based, total)
     judge_model: str | None = None
+    rpm: float | None = None  # requests per minute for models whose suite sets no `rpm:`
 
 
 @dataclass

@@ -51,7 +51,7 @@ def test_on_result_per_case_and_progress(fake_openai: FakeOpenAI, make_jobs: Any
                        lambda *args: progress.append(args))
     assert sorted(r.case for r in delivered) == [f"c{i}" for i in range(10)]
     assert progress[0] == (0, 10, 0) and progress[-1] == (10, 10, 1)
-    assert all(a[0] <= b[0] for a, b in zip(progress, progress[1:]))
+    assert all(a[0] <= b[0] for a, b in zip(progress, progress[1:], strict=False))
     errored = [r for r in outcome.results if r.status == "error"]
     assert [r.case for r in errored] == ["c3"] and errored[0].samples[0].call.error_kind == "auth"
 
@@ -270,3 +270,11 @@ def test_rpm_from_settings_and_suites(make_jobs: Any, fake_openai: FakeOpenAI) -
     jobs = [replace(jobs[0], rpm=120), replace(jobs[1], rpm=60), replace(jobs[2], model="openai/other")]
     batch = _Batch(jobs, RunSettings(rpm={"openai/fake-model": 1000, "openai/other": 30}), None, None)
     assert batch._rpm_by_model() == {"openai/fake-model": 60.0, "openai/other": 30.0}
+
+
+def test_real_expectations_through_assertions_module(fake_openai: FakeOpenAI, make_jobs: Any) -> None:
+    expect = (Expectation(type="equals", value="out 1"), Expectation(type="contains", value="out"))
+    outcome = run_jobs(make_jobs(fake_openai, 3, expect=expect), RunSettings(**FAST))
+    assert [r.status for r in outcome.results] == ["failed", "passed", "failed"]
+    failed = outcome.results[0].samples[0].checks
+    assert [(c.expectation, c.passed) for c in failed] == [("equals", False), ("contains", True)]

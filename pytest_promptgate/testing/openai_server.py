@@ -142,7 +142,7 @@ class FakeOpenAI:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def start(self) -> "FakeOpenAI":
+    def start(self) -> FakeOpenAI:
         fake = self
 
         class Handler(_Handler):
@@ -172,7 +172,7 @@ class FakeOpenAI:
                 pass
         self._server = None
 
-    def __enter__(self) -> "FakeOpenAI":
+    def __enter__(self) -> FakeOpenAI:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
