@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from .atomic import write_atomic
 from .model import CallRequest, CallResult, UsageError
 from .render import public_params  # one secret rule for hashes, cache keys and reports
 
@@ -153,7 +153,8 @@ class ResponseCache:
             if path.parent not in self._made_dirs:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 self._made_dirs.add(path.parent)
-            _write_atomic(path, json.dumps(entry, ensure_ascii=False))
+            # No fsync: a lost entry is only a miss, and an fsync per reply would stall the loop.
+            write_atomic(path, json.dumps(entry, ensure_ascii=False), durable=False)
         except OSError as exc:
             self.warnings.append(f"could not write cache entry {path}: {exc.strerror or exc}")
             return False
@@ -161,25 +162,6 @@ class ResponseCache:
         return True
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    # No fsync: a cache entry lost to a power cut is only a miss, and fsync per reply would
-    # stall the event loop. The rename alone guarantees no reader sees a partial file.
-    # The pid keeps concurrent processes (xdist workers, CI shards) off each other's temp file;
-    # within a process the event loop writes one entry at a time.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            os.write(fd, text.encode("utf-8"))
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def _entry_problem(entry: Any, key: str) -> str | None:

@@ -7,7 +7,6 @@ Shared by the pytest plugin (on the controller, after every item ran) and by
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from . import gate

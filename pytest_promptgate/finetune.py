@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from pytest_promptgate.atomic import write_atomic
 from pytest_promptgate.advisor import MINIMUM_EXAMPLES, target_output
 from pytest_promptgate.model import Case, Location, PromptgateError, Suite, UsageError
 
@@ -84,22 +83,6 @@ def validate_example(example: Mapping[str, Any], where: Location | None) -> str:
     return line
 
 
-def _write_atomic(path: Path, lines: Sequence[str]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write("".join(line + "\n" for line in lines))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp_name, 0o644)
-        os.replace(temp_name, path)
-    except BaseException:
-        try:
-            os.unlink(temp_name)
-        except OSError:
-            pass
-        raise
 
 
 def _holdout_count(total: int, holdout: float) -> int:
@@ -136,10 +119,10 @@ def export_finetune(suite: Suite, out: Path, holdout: float = 0.0, seed: int = 0
     training = [line for case_id, line in lines if case_id not in held_ids]
     held = [line for case_id, line in lines if case_id in held_ids]
 
-    _write_atomic(out, training)
+    write_atomic(out, "".join(line + "\n" for line in training))
     paths = [out]
     if count:
-        _write_atomic(holdout_path(out), held)
+        write_atomic(holdout_path(out), "".join(line + "\n" for line in held))
         paths.append(holdout_path(out))
     return ExportSummary(
         written=len(training),

@@ -17,6 +17,7 @@ from pytest_promptgate.testing.openai_server import FakeOpenAI  # noqa: E402
 # during a run. Deleting litellm's import chain leaves importlib.metadata unable to find any
 # distribution, so the next in-process run loads no pytest11 plugin (ours included). Import
 # the engine and litellm once here, before any pytester run, so they are never deleted.
+import hypothesis  # noqa: E402,F401  (its pytest plugin re-imports it after every run: ~5 s each)
 import litellm  # noqa: E402,F401
 import pytest_promptgate.client  # noqa: E402,F401
 import pytest_promptgate.runner  # noqa: E402,F401

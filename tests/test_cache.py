@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_promptgate import cache as cache_module
+from pytest_promptgate import atomic as atomic_module
 from pytest_promptgate.cache import ResponseCache, cache_key, public_params
 from pytest_promptgate.model import CallRequest, CallResult, UsageError
 
@@ -112,7 +112,7 @@ def test_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
         seen.append((Path(str(dst)).exists(), Path(src).read_text()))
         real_replace(src, dst)
 
-    monkeypatch.setattr(cache_module.os, "replace", replace)
+    monkeypatch.setattr(atomic_module.os, "replace", replace)
     cache.put(req(), RESULT)
     assert seen and seen[0][0] is False and json.loads(seen[0][1])["output"] == "billing"
     assert [p.name for p in target.parent.iterdir()] == [target.name]
@@ -124,7 +124,7 @@ def test_failed_write_leaves_no_partial_file(tmp_path: Path, monkeypatch: pytest
     def fail(src: str, dst: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(cache_module.os, "replace", fail)
+    monkeypatch.setattr(atomic_module.os, "replace", fail)
     assert not cache.put(req(), RESULT)
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
     assert "No space left" in cache.warnings[0]

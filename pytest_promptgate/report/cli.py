@@ -9,6 +9,7 @@ import secrets
 import sys
 from pathlib import Path
 
+from pytest_promptgate.atomic import write_atomic
 from pytest_promptgate.model import SCHEMA_VERSION, PromptgateError, UsageError
 
 FORMATS = ("terminal", "markdown", "html", "json")
@@ -96,7 +97,7 @@ def run_report(args: argparse.Namespace) -> int:
         print(f"promptgate: error: {exc.format()}", file=sys.stderr)
         return 2
     if args.output:
-        _write_atomic(args.output, text)
+        write_atomic(args.output, text)
         return 0
     write_untrusted(text, sys.stdout)
     return 0
@@ -120,12 +121,6 @@ def write_untrusted(text: str, stream) -> None:
     stream.flush()
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def main(argv: list[str] | None = None) -> int:

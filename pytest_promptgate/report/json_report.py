@@ -8,12 +8,11 @@ report (terminal, Markdown, HTML, GitHub) renders from this document, so that
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from ..atomic import write_atomic
 from ..model import (
     CONSIDER_FINE_TUNING,
     ERROR,
@@ -131,22 +130,8 @@ def build_report(
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write a whole file or nothing: a killed run never leaves half a report."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """Write a whole report or nothing: a killed run never leaves half a file."""
+    write_atomic(path, text)
 
 
 def write_json_atomic(path: Path, document: Mapping[str, Any]) -> None:
