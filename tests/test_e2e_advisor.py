@@ -85,7 +85,16 @@ def test_plateau_over_three_versions_advises_fine_tuning_with_evidence(pytester,
     result = run(pytester, "--promptgate-report", "report.json", "--promptgate-no-history")
 
     assert result.ret == 1, result.stdout.str()
-    result.stdout.fnmatch_lines(["*triage*v3*24/40*60%*CONSIDER FINE-TUNING*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*triage*v3*24/40*60%*CONSIDER FINE-TUNING*",
+            "triage: CONSIDER FINE-TUNING*rates plateaued*",
+            "*evidence: v1 60% (n=40), v2 62% (n=40), v3 60% (n=40)",
+            "*data: 40 labelled case(s)*minimum 100, ideal 500: insufficient",
+            "*cost: prompt path $*, fine-tune path $*(defaults: *training_cost_usd*",
+            "*export: promptgate export-finetune triage.promptgate.yaml -o *.jsonl",
+        ]
+    )
     assert fake_openai.calls == 3 * N_CASES
     report = report_of(pytester)
     assert report["verdict"] == "CONSIDER FINE-TUNING"
@@ -132,8 +141,12 @@ def test_finetune_flag_keeps_verdict_and_evidence_but_exits_0(pytester, fake_ope
     prompt = only_prompt(report)
     assert prompt["verdict"] == "CONSIDER FINE-TUNING"
     assert prompt["advice"]["kind"] == "consider-fine-tuning"
-    assert prompt["advice"]["readiness"]["labelled"] == 40
-    assert prompt["advice"]["export_command"]
+    advice = prompt["advice"]
+    assert [w["version"] for w in advice["window"]] == ["v1", "v2", "v3"]
+    assert advice["readiness"]["labelled"] == 40
+    assert advice["cost"]["prompt_path_usd"] > 0
+    assert advice["export_command"].startswith("promptgate export-finetune ")
+    assert "flagged" in advice["message"]
     assert report["summary"]["flagged"] == 1
 
 
@@ -143,6 +156,24 @@ def test_finetune_flag_from_ini_twin(pytester, fake_openai):
     result = run(pytester, "--promptgate-no-history")
     assert result.ret == 0, result.stdout.str()
     result.stdout.fnmatch_lines(["*CONSIDER FINE-TUNING*"])
+
+
+@pytest.mark.parametrize(
+    "extra, args, verdict",
+    [
+        ("", (), "FAIL"),  # two iterations are fewer than the default K = 3
+        ("finetune_after: 2\n", (), "CONSIDER FINE-TUNING"),
+        ("", ("--promptgate-finetune-after", "2"), "CONSIDER FINE-TUNING"),
+    ],
+)
+def test_finetune_after_sets_the_window(pytester, fake_openai, extra, args, verdict):
+    text = multi_version_suite(fake_openai.base_url, PLATEAU[:2], extra=extra)
+    pytester.makefile(".promptgate.yaml", triage=text)
+    result = run(pytester, "--promptgate-report", "report.json", "--promptgate-no-history", *args)
+    assert result.ret == 1
+    prompt = only_prompt(report_of(pytester))
+    assert prompt["verdict"] == verdict
+    assert len(prompt["advice"]["window"]) == 2
 
 
 def test_clearly_improving_third_version_fails_without_fine_tuning_advice(pytester, fake_openai):
@@ -172,6 +203,7 @@ def history_command(pytester: pytest.Pytester, history: Path, *extra: str) -> su
         [sys.executable, "-m", "pytest_promptgate", "history", "--history", str(history), *extra],
         cwd=pytester.path,
         capture_output=True,
+        check=False,
         text=True,
         timeout=60,
     )
@@ -208,6 +240,35 @@ def test_iterations_are_recognized_across_runs_from_history(pytester, fake_opena
     assert len(rows) == 3, listing.stdout
     assert [row.split()[1] for row in rows] == ["1", "2", "3"]  # the iteration column
     assert "24/40" in rows[0] and "25/40" in rows[1] and "24/40" in rows[2]
+
+
+def test_a_damaged_history_line_is_reported_and_skipped_never_fatal(pytester, fake_openai):
+    history = pytester.path / ".promptgate" / "history.jsonl"
+    for wording in ("first wording", "second wording"):
+        pytester.makefile(
+            ".promptgate.yaml",
+            triage=single_version_suite(fake_openai.base_url, wording, replies_failing(range(16))),
+        )
+        run(pytester)
+    # What a run killed in the middle of a write could leave: half a record, no newline.
+    intact = history.read_text()
+    history.write_text(intact + '{"prompt": "triage", "version": "v1", "content_ha')
+
+    pytester.makefile(
+        ".promptgate.yaml",
+        triage=single_version_suite(fake_openai.base_url, "third wording", replies_failing(range(16))),
+    )
+    result = run(pytester, "--promptgate-report", "report.json")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["*history.jsonl:3: damaged history line skipped*"])
+    assert "Traceback" not in result.stdout.str()
+    # Both intact iterations still count: the third run reaches the advice.
+    assert only_prompt(report_of(pytester))["verdict"] == "CONSIDER FINE-TUNING"
+
+    listing = history_command(pytester, history)
+    assert listing.returncode == 0, listing.stderr
+    assert "damaged" in listing.stdout
+    assert len([line for line in listing.stdout.splitlines() if line.startswith("triage")]) == 3
 
 
 def test_rerunning_an_unchanged_version_is_not_a_new_iteration(pytester, fake_openai):
@@ -253,9 +314,7 @@ def test_five_percent_rate_is_rethink(pytester, fake_openai):
 def test_gate_modes_move_the_verdict_around_the_threshold(pytester, fake_openai, passing, gate, verdict, exit_status):
     replies = replies_failing(range(passing, 20), n=20)
     pytester.makefile(".promptgate.yaml", triage=multi_version_suite(fake_openai.base_url, [replies]))
-    result = run(
-        pytester, "--promptgate-report", "report.json", "--promptgate-no-history", "--promptgate-gate", gate
-    )
+    result = run(pytester, "--promptgate-report", "report.json", "--promptgate-no-history", "--promptgate-gate", gate)
     assert result.ret == exit_status, result.stdout.str()
     report = report_of(pytester)
     assert report["settings"]["gate"] == gate

@@ -22,7 +22,12 @@ ROLES = {"system", "user", "assistant"}
 
 def promptgate(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "pytest_promptgate", *args], cwd=cwd, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "pytest_promptgate", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -36,8 +41,11 @@ def copy_triage_example(target: Path, unlabelled: int = 0) -> Path:
     with cases.open("a", encoding="utf-8") as out:
         for i in range(unlabelled):
             # icontains defines no exact target output: not a fine-tuning label.
-            row = {"id": f"unlabelled-{i}", "vars": {"ticket": f"Something odd happened ({i})."},
-                   "expect": [{"icontains": "bug"}]}
+            row = {
+                "id": f"unlabelled-{i}",
+                "vars": {"ticket": f"Something odd happened ({i})."},
+                "expect": [{"icontains": "bug"}],
+            }
             out.write(json.dumps(row) + "\n")
     return suite
 
@@ -73,7 +81,7 @@ def ticket_of(example: dict[str, Any]) -> str:
     """The case's ticket, from the current version's last user turn ("Ticket: {{ ticket }}")."""
     content = example["messages"][-2]["content"]
     assert content.startswith("Ticket: ")
-    return content[len("Ticket: "):]
+    return content[len("Ticket: ") :]
 
 
 def test_export_finetune_writes_valid_jsonl_and_skips_unlabelled_cases(tmp_path):
@@ -124,8 +132,9 @@ def small_suite(base_url: str) -> str:
         f"  - id: case-{i}\n    vars: {{ticket: 'reply: {reply}'}}\n    expect: [{{equals: billing}}]"
         for i, reply in enumerate(["billing", "billing", "bug"])
     )
-    return textwrap.dedent(
-        f"""\
+    return (
+        textwrap.dedent(
+            f"""\
         prompt: triage-<b>
         model: openai/fake-model
         params: {{api_base: "{base_url}", api_key: sk-test-key}}
@@ -134,14 +143,18 @@ def small_suite(base_url: str) -> str:
             user: "{{{{ ticket }}}}"
         cases:
         """
-    ) + cases + "\n"
+        )
+        + cases
+        + "\n"
+    )
 
 
 @pytest.fixture
 def recorded_report(pytester, fake_openai) -> Path:
     pytester.makefile(".promptgate.yaml", triage=small_suite(fake_openai.base_url))
-    result = pytester.runpytest(*QUIET, "--promptgate-no-history", "--promptgate-cache", "off",
-                                "--promptgate-report", "report.json")
+    result = pytester.runpytest(
+        *QUIET, "--promptgate-no-history", "--promptgate-cache", "off", "--promptgate-report", "report.json"
+    )
     assert result.ret == 1  # 2/3 is below the threshold
     return pytester.path / "report.json"
 
@@ -194,8 +207,10 @@ def test_init_scaffolds_a_suite_that_runs_under_pytest(pytester, fake_openai):
         fake_openai.answers[case["vars"]["ticket"]] = label
     assert text.count("model: openai/gpt-4o-mini") == 1
     text = text.replace("model: openai/gpt-4o-mini", "model: openai/fake-model")
-    text = text.replace("params: {temperature: 0, max_tokens: 5}",
-                        f'params: {{temperature: 0, max_tokens: 5, api_base: "{fake_openai.base_url}", api_key: sk-test}}')
+    text = text.replace(
+        "params: {temperature: 0, max_tokens: 5}",
+        f'params: {{temperature: 0, max_tokens: 5, api_base: "{fake_openai.base_url}", api_key: sk-test}}',
+    )
     assert fake_openai.base_url in text
     suite_path.write_text(text)
 

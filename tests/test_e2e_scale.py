@@ -34,10 +34,11 @@ def suite(
     with_key: bool = True,
 ) -> str:
     """A suite with one version per entry of ``per_version``; version vK's case i gets the
-    reply ``per_version[K-1][i]``."""
+    reply ``per_version[K-1][i]``. The system text names the prompt: the cache is content
+    addressed, so two suites sending identical requests would share replies."""
     key = ", api_key: sk-test-key" if with_key else ""
     versions = "\n".join(
-        f"  v{k}:\n    system: Classify the ticket (wording {k}).\n"
+        f"  v{k}:\n    system: Classify the ticket ({prompt}, wording {k}).\n"
         f'    user: "Ticket {{{{ ticket }}}}\\nreply: {{{{ a{k} }}}}"'
         for k in range(1, len(per_version) + 1)
     )
@@ -57,8 +58,8 @@ def suite(
     return top + header + "versions:\n" + versions + "\ncases:\n" + cases + "\n"
 
 
-def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return pytester.runpytest(*QUIET, "--promptgate-no-history", *args)
+def run(pytester: pytest.Pytester, *args: str, history: bool = False) -> pytest.RunResult:
+    return pytester.runpytest(*QUIET, *(() if history else ("--promptgate-no-history",)), *args)
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -70,6 +71,7 @@ def promptgate_cli(pytester: pytest.Pytester, *args: str) -> subprocess.Complete
         [sys.executable, "-m", "pytest_promptgate", *args],
         cwd=pytester.path,
         capture_output=True,
+        check=False,
         text=True,
         timeout=120,
     )
@@ -81,18 +83,34 @@ def gate_view(report: dict[str, Any]) -> dict[str, Any]:
         p["prompt"]: (
             p["verdict"],
             [
-                (v["version"], v["n"], v["passed"], v["failed"], v["errors"], v["rate"], v["ci_low"], v["ci_high"],
-                 sorted(v["failing_cases"]))
+                (
+                    v["version"],
+                    v["n"],
+                    v["passed"],
+                    v["failed"],
+                    v["errors"],
+                    v["rate"],
+                    v["ci_low"],
+                    v["ci_high"],
+                    sorted(v["failing_cases"]),
+                )
                 for v in p["versions"]
             ],
         )
         for p in report["prompts"]
     }
-    summary = {k: report["summary"][k] for k in ("prompts", "passed", "failed", "flagged", "inconclusive", "rethink",
-                                                  "cases", "errors")}
+    summary = {
+        k: report["summary"][k]
+        for k in ("prompts", "passed", "failed", "flagged", "inconclusive", "rethink", "cases", "errors")
+    }
     cases = sorted((c["prompt"], c["version"], c["case"], c["status"]) for c in report["cases"])
-    return {"verdict": report["verdict"], "exit_status": report["exit_status"], "prompts": prompts,
-            "summary": summary, "cases": cases}
+    return {
+        "verdict": report["verdict"],
+        "exit_status": report["exit_status"],
+        "prompts": prompts,
+        "summary": summary,
+        "cases": cases,
+    }
 
 
 # -- a suite mixing passes, failures and a provider error --------------------------------------
@@ -134,7 +152,8 @@ def test_xdist_gives_the_serial_verdicts_counts_and_report(pytester, mixed, work
     serial = serial_baseline(pytester)
     assert mixed.calls == MIXED_CALLS
 
-    result = run(pytester, "-n", workers, "--promptgate-cache", "off", "--promptgate-report", "xdist.json")
+    # This run also records the cache and the history, from workers and controller.
+    result = run(pytester, "-n", workers, "--promptgate-report", "xdist.json", history=True)
     assert result.ret == 1
     outcomes = result.parseoutcomes()
     if workers == "0":
@@ -145,15 +164,37 @@ def test_xdist_gives_the_serial_verdicts_counts_and_report(pytester, mixed, work
         misses = MIXED_OUTCOMES["failed"] + MIXED_OUTCOMES["tolerated"]
         assert outcomes == {"passed": MIXED_OUTCOMES["passed"], "miss": misses, "errors": 1}
     assert mixed.calls == 2 * MIXED_CALLS  # each case called once more, not once per worker
-    assert gate_view(read_json(pytester.path / "xdist.json")) == serial
+    report = read_json(pytester.path / "xdist.json")
+    assert gate_view(report) == serial
     result.stdout.fnmatch_lines(["*alpha*v1*9/10*PASS*", "*beta*v2*14/19*FAIL*"])
+    # The workers' cache counters reach the controller's summary.
+    assert report["summary"]["cache"] == {"hits": 0, "misses": MIXED_CALLS, "saved_usd": 0.0}
+    # History is written once, by the controller: one record per (prompt, version, model).
+    records = [json.loads(line) for line in (pytester.path / ".promptgate" / "history.jsonl").read_text().splitlines()]
+    assert sorted((r["prompt"], r["version"]) for r in records) == [("alpha", "v1"), ("beta", "v1"), ("beta", "v2")]
+
+    # What the workers wrote to the cache serves a serial rerun: only the errored case, which
+    # is never cached, is called again.
+    rerun = run(pytester, "--promptgate-report", "rerun.json")
+    assert rerun.ret == 1
+    assert mixed.calls == 2 * MIXED_CALLS + 1
+    rerun_report = read_json(pytester.path / "rerun.json")
+    assert rerun_report["summary"]["cache"]["hits"] == MIXED_CALLS - 1
+    assert gate_view(rerun_report) == serial
 
 
 def test_shards_split_the_cases_and_merge_to_the_serial_verdict(pytester, mixed):
     serial = serial_baseline(pytester)
     for index in (1, 2):
-        run(pytester, "--promptgate-cache", "off", "--promptgate-shard", f"{index}/2",
-            "--promptgate-report", f"shard-{index}.json")
+        run(
+            pytester,
+            "--promptgate-cache",
+            "off",
+            "--promptgate-shard",
+            f"{index}/2",
+            "--promptgate-report",
+            f"shard-{index}.json",
+        )
     shards = [read_json(pytester.path / f"shard-{index}.json") for index in (1, 2)]
     assert mixed.calls == 2 * MIXED_CALLS  # the shards together call each case once
 
@@ -179,8 +220,13 @@ def test_second_run_is_served_from_cache_with_its_recorded_latency(pytester, fak
     fake_openai.latency_ms = 200
     # `not-latency: 150` passes only when the recorded latency (>= 200 ms) is kept: a cache hit
     # timed afresh would take ~0 ms and fail it. `latency: 60000` must keep passing too.
-    text = suite("cached", fake_openai.base_url, [["billing"] * 4 + ["bug"]], params=PRICED,
-                 expect="[{equals: billing}, {not-latency: 150}, {latency: 60000}]")
+    text = suite(
+        "cached",
+        fake_openai.base_url,
+        [["billing"] * 4 + ["bug"]],
+        params=PRICED,
+        expect="[{equals: billing}, {not-latency: 150}, {latency: 60000}]",
+    )
     pytester.makefile(".promptgate.yaml", cached=text)
 
     first = run(pytester, "--promptgate-report", "first.json")
