@@ -20,7 +20,7 @@ import asyncio
 import json
 import os
 import re
-import statistics
+import resource
 import sys
 import time
 from pathlib import Path
@@ -37,19 +37,22 @@ LAYOUT_PROMPT = [
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("suites", nargs="*", type=Path)
     parser.add_argument("--model", default="local/smollm2")
     parser.add_argument("--workers", action="store_true", help="compare worker layouts instead")
     parser.add_argument("--show-failures", action="store_true")
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--version", action="append", help="only these version labels")
     args = parser.parse_args()
 
     if args.workers:
         compare_worker_layouts(args.model)
         return
     suites = args.suites or sorted((ROOT / "examples").glob("*.promptgate.yaml"))
-    run_examples(suites, args.model, args.concurrency, args.show_failures)
+    run_examples(suites, args.model, args.concurrency, args.show_failures, args.version)
 
 
 # --------------------------------------------------------------------------- worker layouts
@@ -104,12 +107,20 @@ def render(version: dict[str, Any], variables: dict[str, Any]) -> list[dict[str,
     if "messages" in version:
         templates = version["messages"]
     else:
-        templates = [{"role": role, "content": version[role]} for role in ("system", "user") if role in version]
-    return [{"role": m["role"], "content": env.from_string(m["content"]).render(**variables)} for m in templates]
+        templates = [
+            {"role": role, "content": version[role]} for role in ("system", "user") if role in version
+        ]
+    return [
+        {"role": m["role"], "content": env.from_string(m["content"]).render(**variables)} for m in templates
+    ]
 
 
 def sentence_count(text: str) -> int:
-    return len([s for s in re.split(r"(?<=[.!?])\s+", text.strip()) if s])
+    try:  # the plugin's own rule (abbreviations such as "p.m." do not end a sentence)
+        from pytest_promptgate.assertions import count_sentences
+    except ImportError:
+        return len([s for s in re.split(r"(?<=[.!?])\s+", text.strip()) if s])
+    return count_sentences(text)
 
 
 def check(expectation: dict[str, Any], output: str) -> tuple[bool, str]:
@@ -162,7 +173,9 @@ async def call_all(model: str, jobs: list[tuple[list[dict[str, str]], dict[str, 
     return await asyncio.gather(*(one(m, p) for m, p in jobs))
 
 
-def run_examples(paths: list[Path], model: str, concurrency: int, show_failures: bool) -> None:
+def run_examples(
+    paths: list[Path], model: str, concurrency: int, show_failures: bool, only: list[str] | None = None
+) -> None:
     process_started = time.perf_counter()
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
@@ -178,12 +191,18 @@ def run_examples(paths: list[Path], model: str, concurrency: int, show_failures:
     litellm.completion(model=model, messages=[{"role": "user", "content": "Hi"}], max_tokens=1)
     print(f"model load + first call: {time.perf_counter() - started:.2f} s")
 
+    from pytest_promptgate import local
+
     total_calls = 0
     examples_started = time.perf_counter()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_before = usage.ru_utime + usage.ru_stime
     for path in paths:
         suite = load_suite(path)
         params = dict(suite.get("params") or {})
         for label, version in suite["versions"].items():
+            if only and label not in only:
+                continue
             jobs = [(render(version, case["vars"]), params) for case in suite["cases"]]
             version_started = time.perf_counter()
             replies = asyncio.run(call_all(model, jobs, concurrency))
@@ -206,7 +225,13 @@ def run_examples(paths: list[Path], model: str, concurrency: int, show_failures:
                 f"{prompt_tokens / n:.0f} prompt + {completion_tokens / n:.0f} completion tokens/call)"
             )
     elapsed = time.perf_counter() - examples_started
-    print(f"examples: {total_calls} calls in {elapsed:.1f} s; whole process {time.perf_counter() - process_started:.1f} s")
+    cpu = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_seconds = cpu.ru_utime + cpu.ru_stime - cpu_before
+    print(
+        f"examples: {total_calls} calls in {elapsed:.1f} s wall, {cpu_seconds:.1f} s CPU "
+        f"(on an otherwise idle machine wall ~ CPU / {local.WORKERS} workers); "
+        f"whole process {time.perf_counter() - process_started:.1f} s"
+    )
 
 
 if __name__ == "__main__":

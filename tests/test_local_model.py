@@ -109,7 +109,10 @@ def test_missing_llama_cpp_gives_the_one_line_install_message(without_package, t
     without_package("llama_cpp")
     with pytest.raises(PromptgateError) as raised:
         local.check_local_model(f"local/{weights}")
-    assert str(raised.value) == f"local/{weights} needs the optional extra: pip install 'pytest-promptgate[local]'"
+    assert (
+        str(raised.value)
+        == f"local/{weights} needs the optional extra: pip install 'pytest-promptgate[local]'"
+    )
     assert "\n" not in str(raised.value)
 
 
@@ -122,11 +125,14 @@ def test_missing_extra_through_litellm_is_a_bad_request_with_the_install_command
     assert "pip install 'pytest-promptgate[local]'" in str(raised.value)
 
 
-def test_registration_is_idempotent(litellm_module):
+def test_registration_is_idempotent_and_survives_a_reset_map(litellm_module, monkeypatch):
     local.register_local_provider()
     local.register_local_provider()
     providers = [entry["provider"] for entry in litellm_module.custom_provider_map]
     assert providers.count("local") == 1
+    monkeypatch.setattr(litellm_module, "custom_provider_map", [])
+    local.register_local_provider()
+    assert [entry["provider"] for entry in litellm_module.custom_provider_map] == ["local"]
 
 
 # --------------------------------------------------------------------------- real model calls
@@ -153,11 +159,17 @@ def test_sync_call_returns_text_and_usage_and_is_deterministic(local_extra, lite
 
 
 def test_async_call_matches_sync_call_and_keeps_the_event_loop_free(local_extra, litellm_module):
-    sync_text = litellm_module.completion(model="local/smollm2", messages=MESSAGES, **PARAMS).choices[0].message.content
+    sync_text = (
+        litellm_module.completion(model="local/smollm2", messages=MESSAGES, **PARAMS)
+        .choices[0]
+        .message.content
+    )
 
     async def call_while_ticking():
         ticks = 0
-        call = asyncio.ensure_future(litellm_module.acompletion(model="local/smollm2", messages=MESSAGES, **PARAMS))
+        call = asyncio.ensure_future(
+            litellm_module.acompletion(model="local/smollm2", messages=MESSAGES, **PARAMS)
+        )
         while not call.done():
             ticks += 1
             await asyncio.sleep(0.001)
@@ -191,3 +203,26 @@ def test_any_gguf_path_runs_through_the_same_provider(local_extra, litellm_modul
     response = litellm_module.completion(model=f"local/{path}", messages=MESSAGES, **PARAMS)
     assert response.choices[0].message.content.strip()
     assert response.usage.prompt_tokens > 0
+
+
+def test_output_does_not_depend_on_the_previous_call(local_extra, litellm_module):
+    # Two prompts sharing a few-shot prefix, asked in both orders: the cached prefix must not
+    # change the arithmetic (llama-cpp-python's own prefix reuse did, measured).
+    shared = [
+        {"role": "system", "content": "Answer with one word: billing, bug, feature or account."},
+        {"role": "user", "content": "Ticket: I was billed twice."},
+        {"role": "assistant", "content": "billing"},
+    ]
+    first = shared + [{"role": "user", "content": "Ticket: The export button crashes the app."}]
+    second = shared + [{"role": "user", "content": "Ticket: Please add a dark mode."}]
+
+    def ask(messages):
+        return (
+            litellm_module.completion(model="local/smollm2", messages=messages, **PARAMS)
+            .choices[0]
+            .message.content
+        )
+
+    forward = [ask(first), ask(second)]
+    backward = [ask(second), ask(first)]
+    assert forward == backward[::-1]
