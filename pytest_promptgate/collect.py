@@ -25,6 +25,7 @@ from .model import (
     Version,
     case_result_to_dict,
 )
+from .report.json_report import MAX_OUTPUT_CHARS
 from .state import STATE
 
 SUITE_SUFFIXES = (".promptgate.yaml", ".promptgate.yml")
@@ -167,11 +168,18 @@ class CaseItem(pytest.Item):
 
     def payload(self, result: CaseResult) -> dict[str, Any]:
         """What crosses to the controller (xdist serialises reports, not items)."""
+        data = case_result_to_dict(result)
+        # The payload also lands in JUnit XML as a <property>: keep a 1 MB reply out of it. The
+        # expectations already ran on the full text, and the JSON report cuts at the same size.
+        for sample in data["samples"]:
+            output = sample["call"]["output"]
+            if output is not None and len(output) > MAX_OUTPUT_CHARS:
+                sample["call"]["output"] = output[:MAX_OUTPUT_CHARS] + f"\n… ({len(output) - MAX_OUTPUT_CHARS} more characters cut)"
         return {
             "suite_file": self.suite_file,
             "content_hash": self.content_hash,
             "current": self.current,
-            "result": case_result_to_dict(result),
+            "result": data,
         }
 
 

@@ -541,6 +541,8 @@ def finish(session: pytest.Session) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
     report["exit_status"] = int(session.exitstatus)
     _write_reports(state, report)
+    if state.report_write_failed and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.INTERNAL_ERROR  # a requested report is missing
 
 
 def _write_reports(state: State, report: dict[str, Any]) -> None:
@@ -559,10 +561,13 @@ def _write_reports(state: State, report: dict[str, Any]) -> None:
 
         writers.append((options.html, lambda: write_text_atomic(options.html, render_html(report))))
     for path, write in writers:
+        # Each report is written on its own: one that fails must not cost the others.
         try:
             write()
-        except OSError as exc:
-            state.warnings.append(f"promptgate: could not write {path}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - a renderer bug becomes a warning, not a lost run
+            state.warnings.append(f"promptgate: could not write {path}: {type(exc).__name__}: {exc}")
+            if not isinstance(exc, OSError):
+                state.report_write_failed = True
 
 
 def terminal_summary(tr, state: State) -> None:

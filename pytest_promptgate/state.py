@@ -64,6 +64,7 @@ class State:
     report: dict[str, Any] | None = None
     exit_status: int | None = None
     interrupted: bool = False
+    report_write_failed: bool = False  # a renderer raised: the run must not pass silently
 
 
 STATE = pytest.StashKey[State]()

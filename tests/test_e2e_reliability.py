@@ -66,6 +66,16 @@ def _wait_for_calls(server: FakeOpenAI, proc: subprocess.Popen, count: int, limi
         time.sleep(0.02)
 
 
+def _settled_calls(server: FakeOpenAI) -> int:
+    """The server's call count once no request of a finished client is still being read."""
+    count = server.calls
+    while True:
+        time.sleep(0.3)
+        if server.calls == count:
+            return count
+        count = server.calls
+
+
 def test_sigint_halfway_stops_promptly_keeps_finished_calls_and_leaves_files_whole(pytester, fake_openai):
     fake_openai.latency_ms = 100
     pytester.makefile(".promptgate.yaml", bulk=numbered_suite(fake_openai.base_url, INTERRUPT_CASES))
@@ -93,20 +103,20 @@ def test_sigint_halfway_stops_promptly_keeps_finished_calls_and_leaves_files_who
     )
     _wait_for_calls(fake_openai, proc, int(INTERRUPT_CASES * 0.4))
     proc.send_signal(signal.SIGINT)
-    signalled = time.monotonic()
+    calls_at_signal = fake_openai.calls
     try:
         out, err = proc.communicate(timeout=30)
     except subprocess.TimeoutExpired:
         proc.kill()
         out, err = proc.communicate()
         pytest.fail(f"pytest did not stop within 30 s of SIGINT:\n{out}\n{err}")
-    stopped_after_s = time.monotonic() - signalled
-    calls_when_stopped = fake_openai.calls
+    calls_when_stopped = _settled_calls(fake_openai)
 
-    # Stopped promptly (the batch is cancelled, not run to the end) with pytest's status.
+    # Stopped promptly with pytest's status: the batch is cancelled, not run to the end (no
+    # wall-clock bound beyond the 30 s hang guard: the call count says it without timing).
     assert proc.returncode == pytest.ExitCode.INTERRUPTED, out + err
-    assert calls_when_stopped < INTERRUPT_CASES, "the whole suite ran: the interrupt did not stop the batch"
-    assert stopped_after_s < 15, f"took {stopped_after_s:.1f}s to stop"
+    # No new call after the signal, beyond those already on their way (1 s of calls at most).
+    assert calls_when_stopped <= calls_at_signal + 40, (calls_at_signal, calls_when_stopped)
     assert "Traceback" not in out + err
     assert "damaged history line" not in out
 
@@ -239,7 +249,7 @@ def test_truncated_history_line_is_skipped_with_a_warning(pytester, fake_openai)
 
     result = _run(pytester)
     assert result.ret == 0, result.stdout.str()
-    result.stdout.fnmatch_lines([f"*history.jsonl:2: damaged history line skipped*"])
+    result.stdout.fnmatch_lines(["*history.jsonl:2: damaged history line skipped*"])
     report = json.loads((pytester.path / "report.json").read_text())
     entry = report["prompts"][0]
     assert entry["verdict"] == "PASS" and entry["advice"] is None
@@ -273,3 +283,27 @@ def test_report_command_refuses_a_newer_schema_with_one_message_and_exit_2(pytes
     assert "Traceback" not in result.stderr.str()
     assert re.match(r"promptgate: error: .*future\.json uses report schema 999, newer than", message[0]), message
     assert len(message) <= 2 and all(line.startswith("  hint:") for line in message[1:]), message
+
+
+# -- a flagged prompt whose suite has no `usage:` ------------------------------------------------------
+def test_flagged_prompt_without_usage_still_writes_every_report(pytester, fake_openai):
+    """Three versions stuck at 50% are flagged for fine-tuning; with no `usage:` the cost
+    comparison is unknown, which every renderer must show as unknown, not crash on."""
+    cases = "\n".join(
+        f'  - {{id: c{i}, vars: {{ticket: "reply: {"billing" if i % 2 else "bug"}"}}, expect: [{{equals: billing}}]}}'
+        for i in range(10)
+    )
+    versions = "\n".join(f'  v{n}:\n    system: "attempt {n}"\n    user: "{{{{ ticket }}}}"' for n in (1, 2, 3))
+    pytester.makefile(
+        ".promptgate.yaml",
+        plateau=f'prompt: plateau\nmodel: openai/fake-model\nparams: {{api_base: "{fake_openai.base_url}", '
+        f"api_key: sk-test-key}}\nversions:\n{versions}\ncases:\n{cases}\n",
+    )
+    result = _run(pytester, "--promptgate-no-history", "--promptgate-markdown", "report.md", "--promptgate-html", "report.html")
+    output = result.stdout.str() + result.stderr.str()
+    assert "INTERNALERROR" not in output and "Traceback" not in output, output[-3000:]
+    assert result.ret == 1
+    report = json.loads((pytester.path / "report.json").read_text())
+    assert report["prompts"][0]["verdict"] == "CONSIDER FINE-TUNING"
+    assert "consider fine-tuning" in (pytester.path / "report.md").read_text().lower()
+    assert (pytester.path / "report.html").read_text().rstrip().endswith("</html>")

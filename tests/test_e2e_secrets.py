@@ -21,7 +21,10 @@ from pytest_promptgate.testing import openai_server
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from test_github import REPO, FakeGitHub  # noqa: E402  (the loopback GitHub API of test_github.py)
+from test_github import (  # the loopback GitHub API, shared with test_github.py
+    REPO,
+    FakeGitHub,
+)
 
 RUN = uuid.uuid4().hex
 ENV_KEY = f"sk-canary-env-{RUN}"  # OPENAI_API_KEY: looks like a real key

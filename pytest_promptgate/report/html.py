@@ -18,6 +18,7 @@ from pytest_promptgate.report.markdown import (
     baseline_text,
     case_location,
     comparison_text,
+    cost_scope,
     cost_text,
     fmt_ms,
     fmt_p,
@@ -285,7 +286,7 @@ def _advice(advice: dict) -> str:
         cost = advice["cost"]
         # cost_text produces Markdown-escaped text; strip the escapes for HTML.
         text = cost_text(cost).replace("\\_", "_").replace("`", "")
-        items.append(f"Cost over {html_text(cost.get('months'))} months: {html_text(text)}")
+        items.append(f"{html_text(cost_scope(cost))}: {html_text(text)}")
     if items:
         parts.append("<ul>" + "".join(f"<li>{item}</li>" for item in items) + "</ul>")
     if advice.get("export_command"):

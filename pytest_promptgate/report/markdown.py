@@ -249,11 +249,19 @@ def advice_section(prompt: dict, heading: str = "####") -> str:
         )
     cost = advice.get("cost")
     if cost:
-        lines.append(f"- Cost over {cost.get('months')} months at {cost.get('calls_per_month', 0):,} calls/month: "
-                     + cost_text(cost))
+        lines.append(f"- {md_text(cost_scope(cost))}: " + cost_text(cost))
     if advice.get("export_command"):
         lines += ["", "Export the labelled cases for fine-tuning:", "", fence(advice["export_command"], "sh")]
     return "\n".join(lines).rstrip()
+
+
+def cost_scope(cost: dict) -> str:
+    """What the cost estimate covers; a suite without `usage:` gets the training cost only."""
+    months, calls = cost.get("months"), cost.get("calls_per_month")
+    if months is None or calls is None:
+        note = cost.get("note")
+        return f"Cost ({note})" if note else "Cost (no `usage:` in the suite: training cost only)"
+    return f"Cost over {months} months at {calls:,} calls/month"
 
 
 def cost_text(cost: dict) -> str:
