@@ -218,7 +218,10 @@ def _run_batch(config: pytest.Config, items: list) -> None:
 
     node_ids = {(job.prompt, job.version, job.case.id, job.model): job.node_id for job in jobs}
 
+    delivered: list[CaseResult] = []
+
     def on_result(result: CaseResult) -> None:
+        delivered.append(result)
         state.results[node_ids[(result.prompt, result.version, result.case, result.model)]] = result
 
     if progress and progress.tr is not None:
@@ -228,7 +231,12 @@ def _run_batch(config: pytest.Config, items: list) -> None:
     try:
         outcome = run_jobs(jobs, settings, on_result=on_result, progress=progress)
     except KeyboardInterrupt:
+        # The runner's counters die with it: count what the finished cases did.
         state.interrupted = True
+        samples = [s for result in delivered for s in result.samples]
+        state.run_stats["calls"] += sum(1 for s in samples if not s.call.cached)
+        state.run_stats["cache_hits"] += sum(1 for s in samples if s.call.cached)
+        state.run_stats["cache_misses"] += sum(1 for s in samples if not s.call.cached)
         raise
     finally:
         if progress:

@@ -126,6 +126,8 @@ def test_sigint_halfway_stops_promptly_keeps_finished_calls_and_leaves_files_who
     finished = int(match.group(1))
     assert 0 < finished < INTERRUPT_CASES
     assert re.search(rf"bulk\s+v1\*?\s+openai/fake-model\s+\d+/{finished}\b", out), out
+    calls_line = re.search(r"promptgate: (\d+) model call\(s\)", out)
+    assert calls_line and int(calls_line.group(1)) >= finished, out  # the counters survive the interrupt
 
     # Every finished case's call is in the cache (in-flight calls may be too, never fewer).
     cached = len(cache_entries(pytester.path))
