@@ -57,26 +57,34 @@ def make_cases(count: int) -> list[BenchCase]:
 # -- pytest-promptgate ---------------------------------------------------------------------
 
 
+def promptgate_case(case: BenchCase) -> dict[str, Any]:
+    return {
+        "id": case.id,
+        "vars": {"topic": case.topic, "n": case.n},
+        "expect": [{"contains": case.topic}, {"regex": REGEX}, {"word-count": {"max": MAX_WORDS}}],
+    }
+
+
 def promptgate_suite(cases: Sequence[BenchCase], api_base: str, versions: Sequence[str] = ("v1", "v2")) -> dict[str, Any]:
     return {
         "prompt": PROMPT_ID,
         "model": f"openai/{MODEL}",
         "params": {"api_base": api_base, "api_key": API_KEY, "temperature": 0},
         "versions": {label: {"user": VERSION_TEMPLATES[label]} for label in versions},
-        "cases": [
-            {
-                "id": case.id,
-                "vars": {"topic": case.topic, "n": case.n},
-                "expect": [{"contains": case.topic}, {"regex": REGEX}, {"word-count": {"max": MAX_WORDS}}],
-            }
-            for case in cases
-        ],
+        "cases": [promptgate_case(case) for case in cases],
     }
 
 
-def write_promptgate_suite(directory: Path, cases: Sequence[BenchCase], api_base: str, versions: Sequence[str] = ("v1", "v2")) -> Path:
+def write_promptgate_suite(
+    directory: Path, cases: Sequence[BenchCase], api_base: str, versions: Sequence[str] = ("v1", "v2"), cases_file: bool = False
+) -> Path:
+    """``bench.promptgate.yaml`` with the cases inline, or in ``bench.cases.jsonl`` (``cases_file``)."""
     path = directory / "bench.promptgate.yaml"
     doc = promptgate_suite(cases, api_base, versions)
+    if cases_file:  # how a suite of 10,000 cases is written in practice
+        rows = doc.pop("cases")
+        (directory / "bench.cases.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+        doc["cases_file"] = "bench.cases.jsonl"
     path.write_text(yaml.dump(doc, Dumper=_Dumper, sort_keys=False, width=200))
     return path
 

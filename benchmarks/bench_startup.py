@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -42,8 +43,11 @@ def pytest_sessionfinish(session):
 """
 
 
+SCRATCH = Path(tempfile.gettempdir())  # replaced in main() by a directory removed at the end
+
+
 def _trivial_project(with_recorder: bool) -> Path:
-    directory = Path(tempfile.mkdtemp(prefix="pg-startup-"))
+    directory = Path(tempfile.mkdtemp(prefix="pg-startup-", dir=SCRATCH))
     (directory / "test_trivial.py").write_text("def test_trivial():\n    assert 1 + 1 == 2\n")
     if with_recorder:
         (directory / "conftest.py").write_text(_RECORDING_CONFTEST.format(HEAVY=HEAVY))
@@ -113,7 +117,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--python", default=sys.executable, help="interpreter with pytest-promptgate installed")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
+    global SCRATCH
+    SCRATCH = Path(tempfile.mkdtemp(prefix="promptgate-startup-"))
+    try:
+        return _measure_and_report(args)
+    finally:
+        shutil.rmtree(SCRATCH, ignore_errors=True)
 
+
+def _measure_and_report(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
     loaded = modules_loaded(args.python)

@@ -47,6 +47,9 @@ KNOWN_PARAMS = frozenset(
         "aws_profile_name", "vertex_project", "vertex_location", "vertex_credentials",
     }
 )
+# How many Retry-After 429s one call may wait out before it is reported as rate limited.
+PACED_RETRIES = 10
+
 # Set by the client itself on every call; a suite value would clash or defeat our retries.
 RESERVED_PARAMS = frozenset({"model", "messages", "timeout", "max_retries", "num_retries", "stream"})
 
@@ -184,6 +187,7 @@ class ModelClient:
 
         messages = [dict(m) for m in req.messages]
         attempt = 0
+        paced = 0  # 429s that said when to come back (Retry-After)
         while True:
             attempt += 1
             failure: _Failure | None = None
@@ -223,7 +227,14 @@ class ModelClient:
                     attempts=attempt,
                 )
 
-            retry = failure.kind in TRANSIENT_KINDS and attempt <= self.retries
+            if failure.kind == "rate_limit" and failure.retry_after_s is not None:
+                # The provider told us when to come back: pacing, not a fault. These do not use
+                # up the retry budget (a 10% 429 rate would otherwise lose a case now and then),
+                # but they are bounded too, and --promptgate-retries 0 still means no retry.
+                paced += 1
+                retry = self.retries > 0 and paced <= max(self.retries, PACED_RETRIES)
+            else:
+                retry = failure.kind in TRANSIENT_KINDS and attempt - paced <= self.retries
             delay = self.backoff_s(attempt)
             if failure.retry_after_s is not None:
                 delay = min(max(failure.retry_after_s, 0.0), self.backoff_max_s)

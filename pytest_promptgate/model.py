@@ -8,6 +8,7 @@ these types (or the JSON documents described in docs/ARCHITECTURE.md).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -186,7 +187,7 @@ class SampleResult:
     call: CallResult
     checks: tuple[ExpectationResult, ...] = ()
 
-    @property
+    @cached_property
     def status(self) -> str:
         if not self.call.ok:
             return ERROR
@@ -206,14 +207,15 @@ class CaseResult:
     location: Location | None = None
     vars: Mapping[str, Any] = field(default_factory=dict)
 
-    @property
+    # Derived once: the gate, the stats and every report ask for these many times.
+    @cached_property
     def status(self) -> str:
         statuses = [s.status for s in self.samples]
         if not statuses or ERROR in statuses:
             return ERROR
         return PASSED if all(s == PASSED for s in statuses) else FAILED
 
-    @property
+    @cached_property
     def rate(self) -> float | None:
         """Fraction of samples that passed; None when the case errored."""
         if self.status == ERROR:

@@ -289,15 +289,28 @@ def result_for(item) -> CaseResult:
 
 # -- deciding an item ----------------------------------------------------------------------------
 def _prompt_items(item) -> list:
+    """The selected items of the item's prompt (computed once per prompt, not once per item)."""
     from .collect import CaseItem
 
-    return [i for i in item.session.items if isinstance(i, CaseItem) and i.suite is item.suite]
+    state = item.config.stash[STATE]
+    key = ("items", item.suite.prompt)
+    if key not in state.gate_cache:
+        by_prompt: dict[str, list] = {}
+        for other in item.session.items:
+            if isinstance(other, CaseItem):
+                by_prompt.setdefault(other.suite.prompt, []).append(other)
+        for prompt, items in by_prompt.items():
+            state.gate_cache[("items", prompt)] = items
+    return state.gate_cache.get(key, [])
 
 
 def gate_known(item) -> bool:
     """True when this process has the results of every selected case of the item's prompt."""
     state = item.config.stash[STATE]
-    return all(i.nodeid in state.results for i in _prompt_items(item))
+    key = ("known", item.suite.prompt)
+    if not state.gate_cache.get(key):  # once every result is in, it stays in: remember it
+        state.gate_cache[key] = all(i.nodeid in state.results for i in _prompt_items(item))
+    return state.gate_cache[key]
 
 
 def _local_verdict(item) -> dict[str, Any]:
@@ -387,6 +400,8 @@ def describe_error(result: CaseResult) -> str:
 
 # -- controller side: collect payloads, gate, report ------------------------------------------
 def record_payload(state: State, report: pytest.TestReport, value: str) -> None:
+    if report.nodeid in state.reported:  # setup, call and teardown reports carry the same payload
+        return
     try:
         state.reported[report.nodeid] = json.loads(value)
     except (TypeError, ValueError):

@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from pytest_promptgate import client as client_module
 from pytest_promptgate.client import ModelClient, parse_retry_after, scrub, unknown_params
 from pytest_promptgate.model import CallRequest, CallResult
 from pytest_promptgate.testing.openai_server import FakeOpenAI
@@ -68,6 +69,29 @@ def test_429_with_retry_after_waits_that_long_then_succeeds(fake_openai: FakeOpe
     assert result.ok and result.output == "fine" and result.attempts == 2
     assert sleep.delays == [1.5]
     assert fake_openai.calls == 2
+
+
+def test_429s_with_retry_after_do_not_use_up_the_retry_budget(fake_openai: FakeOpenAI) -> None:
+    # Five paced 429s in a row, with retries=3: the provider said when to come back each time,
+    # so the call keeps waiting and is answered instead of being lost.
+    fake_openai.faults = ["429"] * 5 + [None]
+    fake_openai.retry_after = "0.1"
+    sleep = RecordingSleep()
+    result = complete(fast_client(sleep, retries=3), request(fake_openai))
+    assert result.ok and result.attempts == 6
+    assert sleep.delays == [0.1] * 5
+
+
+def test_paced_429s_are_bounded_and_retries_0_means_none(fake_openai: FakeOpenAI) -> None:
+    fake_openai.faults = ["429"]
+    fake_openai.retry_after = "0"
+    result = complete(fast_client(retries=3), request(fake_openai))
+    assert not result.ok and result.error_kind == "rate_limit"
+    assert result.attempts == client_module.PACED_RETRIES + 1
+    fake_openai.reset()
+    fake_openai.faults = ["429"]
+    result = complete(fast_client(retries=0), request(fake_openai))
+    assert not result.ok and result.attempts == 1
 
 
 def test_retry_after_is_capped(fake_openai: FakeOpenAI) -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from pytest_promptgate import assertions
 from pytest_promptgate.model import CaseResult, Expectation, ExpectationResult
+from pytest_promptgate.client import PACED_RETRIES
 from pytest_promptgate.runner import RunSettings, run_jobs
 from pytest_promptgate.testing.openai_server import FakeOpenAI
 
@@ -64,7 +65,10 @@ def test_persistent_fault_errors_every_case(server: FakeOpenAI, make_jobs: Any, 
         assert result.status == "error" and result.rate is None
         assert call.output is None and call.error_kind == FAULT_TO_KIND[fault]
         assert "openai/fake-model" in call.error
-    assert server.calls == 2 * 3  # each case: first attempt + 2 retries
+    # Each case: first attempt + 2 retries; a 429 that says Retry-After is pacing, waited out
+    # up to PACED_RETRIES times before the case is reported as rate limited.
+    attempts = PACED_RETRIES + 1 if fault == "429" else 3
+    assert server.calls == 2 * attempts
 
 
 @pytest.mark.parametrize("fault", sorted(FAULT_TO_KIND))
