@@ -221,15 +221,21 @@ class _YamlConverter:
     def __init__(self, loader: Any, file: str):
         self.loader = loader
         self.file = file
-        self.values = 0
+        self.repeated = 0  # values produced by alias expansion (a node converted again)
+        self.converted: set[int] = set()
         self.open_nodes: set[int] = set()
 
     def convert(self, node: yaml.Node) -> Any:
-        self.values += 1
         line = node.start_mark.line + 1
-        if self.values > MAX_YAML_VALUES:
-            _fail(self.file, line, f"the document expands to more than {MAX_YAML_VALUES:,} values",
-                  "YAML aliases (*name) repeat whole subtrees; expand fewer of them")
+        # Only repeats count against the limit: a large plain suite is bounded by its file size,
+        # an alias bomb ("billion laughs") by this.
+        if id(node) in self.converted:
+            self.repeated += 1
+            if self.repeated > MAX_YAML_VALUES:
+                _fail(self.file, line, f"YAML aliases expand to more than {MAX_YAML_VALUES:,} repeated values",
+                      "YAML aliases (*name) repeat whole subtrees; expand fewer of them")
+        else:
+            self.converted.add(id(node))
         if isinstance(node, yaml.ScalarNode):
             return self._scalar(node, line)
         if id(node) in self.open_nodes:

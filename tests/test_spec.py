@@ -206,7 +206,7 @@ def test_alias_bomb_is_refused(tmp_path):
         levels.append(f"a{level}: &a{level} [{refs}]")
     suite = "prompt: p\nuser: hi\nparams:\n" + "".join(f"  {line}\n" for line in levels)
     err = error(tmp_path, suite)
-    assert "expands to more than" in err.message
+    assert "aliases expand to more than" in err.message
     assert err.location.line >= 3
 
 
@@ -667,3 +667,11 @@ def test_template_variable_missing_in_a_cases_file_row(tmp_path):
 def test_unsupported_cases_file_extension(tmp_path):
     err = error(tmp_path, "prompt: p\nuser: hi\ncases_file: c.txt\n", **{"c.txt": ""})
     assert err.location.line == 3 and ".jsonl" in err.hint
+
+
+def test_a_large_plain_suite_is_not_mistaken_for_an_alias_bomb(tmp_path):
+    # 10,000 inline cases make ~110,000 YAML values but repeat none: only alias repeats count.
+    cases = "".join(f"  - {{id: c{i}, vars: {{q: 'x {i}'}}, expect: [{{contains: x}}, {{regex: '[0-9]'}}]}}\n" for i in range(10_000))
+    path = tmp_path / "big.promptgate.yaml"
+    path.write_text("prompt: big\nmodel: openai/m\nuser: '{{ q }}'\ncases:\n" + cases)
+    assert len(load_suite(path).cases) == 10_000
