@@ -670,8 +670,12 @@ def test_unsupported_cases_file_extension(tmp_path):
 
 
 def test_a_large_plain_suite_is_not_mistaken_for_an_alias_bomb(tmp_path):
-    # 10,000 inline cases make ~110,000 YAML values but repeat none: only alias repeats count.
-    cases = "".join(f"  - {{id: c{i}, vars: {{q: 'x {i}'}}, expect: [{{contains: x}}, {{regex: '[0-9]'}}]}}\n" for i in range(10_000))
+    # 10,000 realistic inline cases make ~300,000 YAML values but repeat none: only alias
+    # repeats count against the limit (which the old guard got wrong).
+    case = (
+        "  - {{id: c{i}, vars: {{q: 'x {i}', lang: en, channel: email}}, ideal: x,"
+        " tags: [bulk], expect: [{{contains: x}}, {{regex: '[0-9]'}}, {{word-count: {{max: 9}}}}]}}\n"
+    )
     path = tmp_path / "big.promptgate.yaml"
-    path.write_text("prompt: big\nmodel: openai/m\nuser: '{{ q }}'\ncases:\n" + cases)
+    path.write_text("prompt: big\nmodel: openai/m\nuser: '{{ q }}'\ncases:\n" + "".join(case.format(i=i) for i in range(10_000)))
     assert len(load_suite(path).cases) == 10_000
