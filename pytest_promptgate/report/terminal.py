@@ -23,13 +23,17 @@ def _ms(value: float | None) -> str:
     return "—" if value is None else f"{value:,.0f} ms"
 
 
-def _printable(text: Any) -> str:
-    text = str(text)
-    return "".join(ch if (ch >= " " and ch != "\x7f" and not 0x80 <= ord(ch) < 0xA0) else f"\\x{ord(ch):02x}" for ch in text)
+def printable(text: Any) -> str:
+    """Terminal-safe text: ANSI escapes and control characters from untrusted model output are
+    shown as ``\\xNN`` instead of acting on the terminal; newline and tab are kept."""
+    return "".join(
+        ch if ch in "\n\t" or (ch >= " " and ch != "\x7f" and not 0x80 <= ord(ch) < 0xA0) else f"\\x{ord(ch):02x}"
+        for ch in str(text)
+    )
 
 
 def _one_line(text: Any, limit: int = 90) -> str:
-    text = _printable(text).replace("\n", " ")
+    text = printable(text).replace("\n", " ").replace("\t", " ")
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
