@@ -14,6 +14,9 @@ from typing import Any, Mapping
 
 SCHEMA_VERSION = 1
 
+# Files that are prompt suites (plugin collection, xdist bookkeeping).
+SUITE_SUFFIXES = (".promptgate.yaml", ".promptgate.yml")
+
 # Verdict words, shared by gate, reports and the GitHub integration.
 PASS = "PASS"
 FAIL = "FAIL"
@@ -138,6 +141,11 @@ class Suite:
     usage: Mapping[str, Any] = field(default_factory=dict)  # {calls_per_month, months}
     finetune: Mapping[str, Any] = field(default_factory=dict)  # cost assumption overrides
     location: Location | None = None
+    # The chat messages of every (version label, case id), rendered once when the suite loads
+    # (which is also how a variable a case lacks is found before any call).
+    rendered: Mapping[tuple[str, str], tuple[Mapping[str, str], ...]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @property
     def current(self) -> Version:

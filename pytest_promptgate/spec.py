@@ -1012,7 +1012,10 @@ def load_suite(path: Path, rootdir: Path | None = None) -> Suite:
         **settings,
     )
     # Render every pair now: a variable a case lacks is a suite error, not a run-time failure.
-    for version in suite.versions:
-        for case in suite.cases:
-            render.render_messages(suite, version, case.vars, case=case)
-    return suite
+    # The messages are kept, so the run does not render (or call a python builder) again.
+    rendered = {
+        (version.label, case.id): render.render_messages(suite, version, case.vars, case=case)
+        for version in suite.versions
+        for case in suite.cases
+    }
+    return dataclasses.replace(suite, rendered=rendered)

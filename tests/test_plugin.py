@@ -283,3 +283,30 @@ def test_a_local_model_that_cannot_run_is_one_line_before_any_call(pytester):
     assert "missing.gguf" in errors[0] and errors[1:] == ["  hint: local/<path> takes a .gguf file; the bundled model is local/smollm2"]
     assert "no case was evaluated" not in result.stdout.str()
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+def test_a_python_prompt_builder_runs_once_per_case(pytester, fake_openai):
+    # The loader renders every (version, case) to validate it and the run reuses those messages:
+    # the repository's builder code is not called a second time for the model call.
+    pytester.makepyfile(
+        counted_builder="""
+        from pathlib import Path
+
+        def build(ticket):
+            with open(Path(__file__).with_name("calls.txt"), "a") as log:
+                log.write(ticket + "\\n")
+            return "reply: " + ticket
+        """
+    )
+    pytester.makefile(
+        ".promptgate.yaml",
+        built=(
+            f'prompt: built\nmodel: openai/fake-model\nparams: {{api_base: "{fake_openai.base_url}", api_key: sk-test}}\n'
+            "python: counted_builder:build\ncases:\n"
+            "  - {id: a, vars: {ticket: billing}, expect: [{equals: billing}]}\n"
+            "  - {id: b, vars: {ticket: bug}, expect: [{equals: bug}]}\n"
+        ),
+    )
+    result = run(pytester, "--promptgate-no-history")
+    result.assert_outcomes(passed=2)
+    assert sorted((pytester.path / "calls.txt").read_text().split()) == ["billing", "bug"]
