@@ -56,6 +56,44 @@ class Evaluation:
     history_records: list[dict[str, Any]] = field(default_factory=list)
 
 
+def evaluate_suite(
+    suite: Suite,
+    suite_file: str,
+    cases: Sequence[EvaluatedCase],
+    settings: GateSettings,
+    history: Sequence[Mapping[str, Any]] = (),
+) -> tuple[dict[str, Any], list[gate.VersionRun]]:
+    """The report's `prompts[]` entry for one suite, and the version runs it was gated on."""
+    version_order = {version.label: index for index, version in enumerate(suite.versions)}
+    case_order = {case.id: index for index, case in enumerate(suite.cases)}
+    by_version: dict[str, list[EvaluatedCase]] = {}
+    for case in cases:
+        by_version.setdefault(case.result.version, []).append(case)
+    version_runs = []
+    for label in sorted(by_version, key=lambda label: version_order.get(label, len(version_order))):
+        version_cases = by_version[label]
+        results = sorted((c.result for c in version_cases), key=lambda r: case_order.get(r.case, 1 << 30))
+        version_runs.append(
+            gate.VersionRun(
+                label=label,
+                model=results[0].model,
+                content_hash=version_cases[0].content_hash,
+                results=tuple(results),
+            )
+        )
+    entry = gate.evaluate_prompt(
+        suite=suite,
+        file=suite_file,
+        versions=version_runs,
+        threshold=settings.threshold_for(suite),
+        gate=settings.gate,
+        finetune_after=settings.finetune_after_for(suite),
+        history=[r for r in history if r.get("prompt") == suite.prompt],
+        finetune_mode=settings.finetune,
+    )
+    return entry, version_runs
+
+
 def evaluate(
     cases: Sequence[EvaluatedCase],
     suites: Mapping[str, Suite],
@@ -78,35 +116,7 @@ def evaluate(
     prompts: list[dict[str, Any]] = []
     records: list[dict[str, Any]] = []
     for suite_file in sorted(by_suite):
-        suite = suites[suite_file]
-        suite_cases = by_suite[suite_file]
-        order = {version.label: index for index, version in enumerate(suite.versions)}
-        by_version: dict[str, list[EvaluatedCase]] = {}
-        for case in suite_cases:
-            by_version.setdefault(case.result.version, []).append(case)
-        version_runs = []
-        for label in sorted(by_version, key=lambda label: order.get(label, len(order))):
-            version_cases = by_version[label]
-            case_order = {c.id: i for i, c in enumerate(suite.cases)}
-            results = sorted((c.result for c in version_cases), key=lambda r: case_order.get(r.case, 1 << 30))
-            version_runs.append(
-                gate.VersionRun(
-                    label=label,
-                    model=results[0].model,
-                    content_hash=version_cases[0].content_hash,
-                    results=tuple(results),
-                )
-            )
-        entry = gate.evaluate_prompt(
-            suite=suite,
-            file=suite_file,
-            versions=version_runs,
-            threshold=settings.threshold_for(suite),
-            gate=settings.gate,
-            finetune_after=settings.finetune_after_for(suite),
-            history=[r for r in history if r.get("prompt") == suite.prompt],
-            finetune_mode=settings.finetune,
-        )
+        entry, version_runs = evaluate_suite(suites[suite_file], suite_file, by_suite[suite_file], settings, history)
         prompts.append(entry)
         case_ids = {run.label: [r.case for r in run.results] for run in version_runs}
         records.extend(gate.history_records(entry, case_ids, git_commit))

@@ -60,7 +60,8 @@ class State:
     warnings: list[str] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
     history_loaded: bool = False
-    gate_cache: dict[str, Any] = field(default_factory=dict)  # prompt -> evaluated entry (items' view)
+    # Per-prompt facts the items ask for repeatedly, keyed ("items"|"known"|"verdict", prompt).
+    gate_cache: dict[tuple[str, str], Any] = field(default_factory=dict)
     report: dict[str, Any] | None = None
     exit_status: int | None = None
     interrupted: bool = False
@@ -68,3 +69,8 @@ class State:
 
 
 STATE = pytest.StashKey[State]()
+
+# Names of the item.user_properties entries that carry a case to the controller (xdist
+# serialises reports, not items) and a tolerated miss's status to the terminal.
+USER_PROPERTY = "promptgate"
+STATUS_PROPERTY = "promptgate_status"
