@@ -17,26 +17,17 @@ import pytest
 from .model import (
     ERROR,
     FAILED,
-    PASSED,
     CaseResult,
     PromptgateError,
     Suite,
-    SuiteError,
     Version,
     case_result_to_dict,
 )
 from .report.json_report import MAX_OUTPUT_CHARS
-from .state import STATE
-
-SUITE_SUFFIXES = (".promptgate.yaml", ".promptgate.yml")
-USER_PROPERTY = "promptgate"
-STATUS_PROPERTY = "promptgate_status"
+from .state import STATE, STATUS_PROPERTY, USER_PROPERTY
 
 _MARKER_SAFE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
-
-def is_suite_file(path: Path) -> bool:
-    return path.name.endswith(SUITE_SUFFIXES)
 
 
 class PromptgateItemError(Exception):
@@ -182,12 +173,3 @@ class CaseItem(pytest.Item):
             "result": data,
         }
 
-
-__all__ = [
-    "CaseItem",
-    "PromptFile",
-    "SUITE_SUFFIXES",
-    "is_suite_file",
-    "PASSED",
-    "SuiteError",
-]

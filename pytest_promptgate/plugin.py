@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from .state import STATE, Options, State
+from .model import SUITE_SUFFIXES
+from .state import STATE, STATUS_PROPERTY, USER_PROPERTY, Options, State
 
 CACHE_MODES = ("off", "read", "write", "readwrite")
 GATE_MODES = ("point", "lower", "upper")
@@ -203,7 +204,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collect_file(parent: pytest.Collector, file_path: Path):
-    if file_path.name.endswith((".promptgate.yaml", ".promptgate.yml")):
+    if file_path.name.endswith(SUITE_SUFFIXES):
         from .collect import PromptFile
 
         return PromptFile.from_parent(parent, path=file_path)
@@ -257,7 +258,7 @@ class _ReportListener:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         for name, value in report.user_properties:
-            if name == "promptgate":
+            if name == USER_PROPERTY:
                 from .session import record_payload
 
                 record_payload(self.state, report, value)
@@ -268,7 +269,7 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config):
     if report.when != "call" or not report.passed:
         return None
     for name, value in report.user_properties:
-        if name == "promptgate_status":
+        if name == STATUS_PROPERTY:
             if value == "tolerated":
                 return "tolerated", "t", ("TOLERATED", {"yellow": True})
             return "miss", "m", ("MISS", {"yellow": True})

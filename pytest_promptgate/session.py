@@ -26,6 +26,7 @@ from .model import (
     SuiteError,
     case_result_from_dict,
 )
+from .report.terminal import printable
 from .state import STATE, State
 
 _EXPECTATIONS_REGISTERED = pytest.StashKey[bool]()
@@ -132,7 +133,7 @@ def _jobs_for(items: list) -> list:
 
     jobs = []
     for item in items:
-        messages = render.render_messages(item.suite, item.version, item.case.vars)
+        messages = item.suite.rendered[(item.version.label, item.case.id)]
         jobs.append(
             Job(
                 prompt=item.suite.prompt,
@@ -314,21 +315,17 @@ def gate_known(item) -> bool:
 
 
 def _local_verdict(item) -> dict[str, Any]:
-    from .evaluate import EvaluatedCase, evaluate
+    """The prompt's entry as the gate sees it from this process (computed once per prompt)."""
+    from .evaluate import EvaluatedCase, evaluate_suite
 
     state = item.config.stash[STATE]
-    key = item.suite.prompt
+    key = ("verdict", item.suite.prompt)
     if key not in state.gate_cache:
         cases = [
             EvaluatedCase(i.suite_file, i.content_hash, state.results[i.nodeid]) for i in _prompt_items(item)
         ]
-        evaluation = evaluate(
-            cases,
-            {item.suite_file: item.suite},
-            _gate_settings(state.options),
-            history=_history(state),
-        )
-        state.gate_cache[key] = evaluation.report["prompts"][0]
+        entry, _ = evaluate_suite(item.suite, item.suite_file, cases, _gate_settings(state.options), _history(state))
+        state.gate_cache[key] = entry
     return state.gate_cache[key]
 
 
@@ -353,19 +350,8 @@ def miss_fails(item, result: CaseResult) -> bool:
 def _clip(text: str | None, limit: int = 600) -> str:
     if text is None:
         return "<no output>"
-    text = _printable(text)
+    text = printable(text)
     return text if len(text) <= limit else text[:limit] + f"… ({len(text) - limit} more characters)"
-
-
-def _printable(text: str) -> str:
-    """Terminal-safe: no ANSI escapes or control characters from untrusted model output."""
-    out = []
-    for ch in text:
-        if ch in "\n\t" or (ch >= " " and ch != "\x7f" and not 0x80 <= ord(ch) < 0xA0):
-            out.append(ch)
-        else:
-            out.append(f"\\x{ord(ch):02x}")
-    return "".join(out)
 
 
 def describe_miss(result: CaseResult) -> str:
@@ -381,7 +367,7 @@ def describe_miss(result: CaseResult) -> str:
         for check in sample.checks:
             if not check.passed:
                 where = f" ({check.location})" if check.location else ""
-                lines.append(f"  ✗ {check.expectation}{where}: {_printable(check.reason)}")
+                lines.append(f"  ✗ {check.expectation}{where}: {printable(check.reason)}")
     return "\n".join(lines)
 
 
@@ -390,7 +376,7 @@ def describe_error(result: CaseResult) -> str:
     call = errors[0] if errors else None
     kind = f" [{call.error_kind}]" if call and call.error_kind else ""
     attempts = f" after {call.attempts} attempt(s)" if call and call.attempts > 1 else ""
-    message = _printable(call.error or "unknown error") if call else "no result"
+    message = printable(call.error or "unknown error") if call else "no result"
     return (
         f"provider error{kind} for case `{result.case}` of {result.prompt} {result.version} "
         f"({result.model}){attempts}: {message}\n"
@@ -600,7 +586,7 @@ def terminal_summary(tr, state: State) -> None:
 
         tr.write_line(render_terminal(state.report))
     for warning in state.warnings:
-        tr.write_line(_printable(warning), yellow=True)
+        tr.write_line(printable(warning), yellow=True)
     if state.report is not None:
         written = [str(p) for p in (state.options.report, state.options.markdown, state.options.html) if p]
         if written and not state.report.get("run", {}).get("interrupted"):

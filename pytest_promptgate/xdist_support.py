@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from .collect import SUITE_SUFFIXES
+from .model import SUITE_SUFFIXES
 from .state import STATE
 
 _WORKER_KEY = "promptgate"
