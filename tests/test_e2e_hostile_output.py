@@ -11,22 +11,14 @@ import json
 import re
 import sys
 from html.parser import HTMLParser
+from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
 
-HOSTILE = (
-    "</details></summary></td></table>\n"
-    "<script>alert(1)</script>\n"
-    "@everyone @octocat/team please look\n"
-    "::set-output name=x::y\n"
-    "::error::boom\n"
-    "  ::warning file=a.py::indented\n"
-    "\x1b[31mred\x1b[0m \x1b]0;title\x07 NUL:\x00:end\n"
-    "```\n"
-    "| a | b |\n"
-    "-->"
-)
+sys.path.insert(0, str(Path(__file__).parent))
+from sample_report import HOSTILE_OUTPUT as HOSTILE  # noqa: E402  (one hostile text for unit and e2e tests)
+
 HUGE = ("<script>alert(1)</script>\x1b[2J@everyone\n::error::huge\n" + "A" * 1_000_000)
 
 SUITE = """\
