@@ -145,31 +145,78 @@ def validate_expectation(exp: Expectation, suite_dir: Path) -> None:
 async def check_all(expectations: Sequence[Expectation], ctx: CheckContext) -> tuple[ExpectationResult, ...]:
     """Evaluate every expectation (no short-circuit: a report shows all failures), in order.
 
-    Checks run concurrently so that several ``llm-rubric`` judges overlap. A check that raises
-    becomes a failed result naming the exception; ``ProviderFailure`` propagates so the runner
-    can make the case an error.
+    Synchronous checks (all the deterministic built-ins) run inline; those that return an
+    awaitable (``llm-rubric`` judges, async plugins) are awaited together so that several
+    judges overlap. A check that raises becomes a failed result naming the exception;
+    ``ProviderFailure`` propagates so the runner can make the case an error.
     """
-    outcomes = await asyncio.gather(*(_run_one(exp, ctx) for exp in expectations), return_exceptions=True)
-    for outcome in outcomes:
-        if isinstance(outcome, BaseException):  # only ProviderFailure and cancellation get here
-            raise outcome
-    return tuple(outcomes)  # type: ignore[arg-type]
+    results, pending = start_checks(expectations, ctx)
+    if pending:
+        outcomes = await asyncio.gather(
+            *(_finish_one(exp, awaitable) for _, exp, awaitable in pending), return_exceptions=True
+        )
+        for (index, _, _), outcome in zip(pending, outcomes):
+            if isinstance(outcome, BaseException):  # only ProviderFailure and cancellation get here
+                raise outcome
+            results[index] = outcome
+    return tuple(results)  # type: ignore[arg-type]
 
 
-async def _run_one(exp: Expectation, ctx: CheckContext) -> ExpectationResult:
+Pending = list[tuple[int, Expectation, Awaitable[Any]]]
+
+
+def start_checks(expectations: Sequence[Expectation], ctx: CheckContext) -> tuple[list[ExpectationResult | None], Pending]:
+    """Run the synchronous checks now. Returns the results in order, with None where a check
+    returned an awaitable, and those (index, expectation, awaitable) triples: ``check_all``
+    awaits them; a caller that cannot wait must ``discard_pending`` them."""
+    results: list[ExpectationResult | None] = []
+    pending: Pending = []
+    try:
+        for exp in expectations:
+            started = _start_one(exp, ctx)
+            if isinstance(started, ExpectationResult):
+                results.append(started)
+            else:
+                pending.append((len(results), exp, started))
+                results.append(None)
+    except BaseException:
+        discard_pending(pending)
+        raise
+    return results, pending
+
+
+def discard_pending(pending: Pending) -> None:
+    """Close checks that will never be awaited, without a "never awaited" warning."""
+    for _, _, awaitable in pending:
+        close = getattr(awaitable, "close", None)
+        if close is not None:
+            close()
+
+
+def _start_one(exp: Expectation, ctx: CheckContext) -> ExpectationResult | Awaitable[Any]:
+    """The result of a synchronous check, or the awaitable an asynchronous one returned."""
     check_type = _REGISTRY.get(exp.type)
     if check_type is None:
-        outcome = CheckOutcome(False, f"unknown expectation type {exp.type!r}", undecided=True)
-    else:
-        try:
-            returned = check_type.check(ctx.output if ctx.output is not None else "", exp.value, ctx)
-            if inspect.isawaitable(returned):
-                returned = await returned
-            outcome = to_outcome(returned, who=f"{exp.type} check")
-        except ProviderFailure:
-            raise
-        except (Exception, SystemExit) as exc:  # a plugin's bug must not abort the whole run
-            outcome = CheckOutcome(False, f"{exp.type} check raised {_describe_exception(exc)}", undecided=True)
+        return _apply_negation(exp, CheckOutcome(False, f"unknown expectation type {exp.type!r}", undecided=True))
+    try:
+        returned = check_type.check(ctx.output if ctx.output is not None else "", exp.value, ctx)
+        if inspect.isawaitable(returned):
+            return returned
+        outcome = to_outcome(returned, who=f"{exp.type} check")
+    except ProviderFailure:
+        raise
+    except (Exception, SystemExit) as exc:  # a plugin's bug must not abort the whole run
+        outcome = CheckOutcome(False, f"{exp.type} check raised {_describe_exception(exc)}", undecided=True)
+    return _apply_negation(exp, outcome)
+
+
+async def _finish_one(exp: Expectation, returned: Awaitable[Any]) -> ExpectationResult:
+    try:
+        outcome = to_outcome(await returned, who=f"{exp.type} check")
+    except ProviderFailure:
+        raise
+    except (Exception, SystemExit) as exc:
+        outcome = CheckOutcome(False, f"{exp.type} check raised {_describe_exception(exc)}", undecided=True)
     return _apply_negation(exp, outcome)
 
 
@@ -254,6 +301,8 @@ def clean_text(text: str, limit: int = 300) -> str:
     text = text.strip()
     truncated = len(text) > limit
     text = text[:limit]
+    if text.isprintable():  # the common case, without a generator step per character
+        return text + ("…" if truncated else "")
     cleaned = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
     return cleaned + ("…" if truncated else "")
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -30,11 +31,9 @@ CACHE_MODES = ("off", "read", "write", "readwrite")
 _ENDPOINT_KEYS = ("api_base", "base_url")
 
 
-def cache_key(req: CallRequest) -> str:
-    params = public_params(req.params)
-    api_base = next((params.pop(k) for k in _ENDPOINT_KEYS if k in params), None)
-    for k in _ENDPOINT_KEYS:
-        params.pop(k, None)
+def cache_key(req: CallRequest, endpoint: tuple[Any, dict[str, Any]] | None = None) -> str:
+    """``endpoint``: ``key_params(req.params)`` when the caller already has it."""
+    api_base, params = endpoint if endpoint is not None else key_params(req.params)
     document = {
         "api_base": api_base,
         "model": req.model,
@@ -44,6 +43,15 @@ def cache_key(req: CallRequest) -> str:
     }
     canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def key_params(raw: Any) -> tuple[Any, dict[str, Any]]:
+    """(api_base, the other public params) as they enter a key: secrets never do."""
+    params = public_params(raw)
+    api_base = next((params.pop(k) for k in _ENDPOINT_KEYS if k in params), None)
+    for k in _ENDPOINT_KEYS:
+        params.pop(k, None)
+    return api_base, params
 
 
 class ResponseCache:
@@ -64,6 +72,8 @@ class ResponseCache:
         self.writes = 0
         self.warnings: list[str] = []
         self._made_dirs: set[Path] = set()  # mkdir once per shard, not once per write
+        self._directory_text = os.fspath(self.directory)
+        self._key_params: dict[int, tuple[Any, tuple[Any, dict[str, Any]]]] = {}
 
     @property
     def reads(self) -> bool:
@@ -74,24 +84,37 @@ class ResponseCache:
         return not self.replay and self.mode in ("write", "readwrite")
 
     def key(self, req: CallRequest) -> str:
-        return cache_key(req)
+        # Every case of a version shares one params mapping: strip its secrets once, not per
+        # call. The mapping is kept in the memo so that its id cannot be reused meanwhile.
+        memo = self._key_params.get(id(req.params))
+        if memo is None or memo[0] is not req.params:
+            memo = (req.params, key_params(req.params))
+            if len(self._key_params) > 256:
+                self._key_params.clear()
+            self._key_params[id(req.params)] = memo
+        return cache_key(req, memo[1])
 
     def path_for(self, key: str) -> Path:
         return self.directory / key[:2] / f"{key}.json"
+
+    def _file_for(self, key: str) -> str:
+        """``path_for`` as a plain string, for the read path (a Path per lookup costs more than
+        the read itself on a fully cached run)."""
+        return os.path.join(self._directory_text, key[:2], key + ".json")
 
     def contains(self, req: CallRequest) -> bool:
         """Whether ``get`` would hit, without counting or warning (for budget estimates)."""
         if not self.reads:
             return False
         key = self.key(req)
-        return self._load(self.path_for(key), key, quiet=True) is not None
+        return self._load(self._file_for(key), key, quiet=True) is not None
 
     def get(self, req: CallRequest, key: str | None = None) -> CallResult | None:
         """The cached result for ``req`` (``key``: its precomputed ``self.key(req)``)."""
         if not self.reads:
             return None
         key = key or self.key(req)
-        result = self._load(self.path_for(key), key, quiet=False)
+        result = self._load(self._file_for(key), key, quiet=False)
         if result is None:
             self.misses += 1
             return None
@@ -100,7 +123,25 @@ class ResponseCache:
             self.saved_usd += result.cost_usd
         return result
 
-    def _load(self, path: Path, key: str, quiet: bool) -> CallResult | None:
+    def get_all(self, requests: list[CallRequest]) -> list[CallResult] | None:
+        """Every request's cached result, counted as hits; None, counting nothing and warning
+        about nothing, when one is missing (the caller then asks ``get`` one by one)."""
+        if not self.reads:
+            return None
+        found = []
+        for req in requests:
+            key = self.key(req)
+            result = self._load(self._file_for(key), key, quiet=True)
+            if result is None:
+                return None
+            found.append(result)
+        for result in found:
+            self.hits += 1
+            if result.cost_usd:
+                self.saved_usd += result.cost_usd
+        return found
+
+    def _load(self, path: str | Path, key: str, quiet: bool) -> CallResult | None:
         try:
             with open(path, "rb") as handle:
                 text = handle.read()
@@ -125,7 +166,7 @@ class ResponseCache:
             cached=True,
         )
 
-    def _damaged(self, path: Path, reason: str, quiet: bool) -> None:
+    def _damaged(self, path: str | Path, reason: str, quiet: bool) -> None:
         if not quiet:
             self.warnings.append(f"damaged cache entry {path}: {reason}; treated as a miss and overwritten")
         return None

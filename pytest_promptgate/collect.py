@@ -122,7 +122,11 @@ class CaseItem(pytest.Item):
 
         result = engine.result_for(self)
         self._result = result
-        self.user_properties.append((USER_PROPERTY, json.dumps(self.payload(result), ensure_ascii=False)))
+        if hasattr(self.config, "workerinput"):
+            # Only an xdist worker needs to carry the case to the controller in its report; a
+            # serial run's controller already holds the result (and 3 reports × a JSON copy
+            # per case would cost ~10 KB of memory and a dumps/loads round trip per case).
+            self.user_properties.append((USER_PROPERTY, json.dumps(self.payload(result), ensure_ascii=False)))
         if result.status == ERROR:
             raise PromptgateItemError(engine.describe_error(result))
 

@@ -445,7 +445,8 @@ def _gather_cases(session: pytest.Session, state: State) -> list:
         cases[node_id] = EvaluatedCase(
             payload["suite_file"], payload["content_hash"], case_result_from_dict(payload["result"])
         )
-    # Results that finished but never reached a report (an interrupted serial run).
+    # A serial run's own results (its items carry no payload), including those that finished
+    # but never reached a report (-x, an interrupted run).
     for item in session.items:
         if isinstance(item, CaseItem) and item.nodeid not in cases and item.nodeid in state.results:
             cases[item.nodeid] = EvaluatedCase(item.suite_file, item.content_hash, state.results[item.nodeid])

@@ -10,7 +10,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pytest
 
 from pytest_promptgate import history
 from pytest_promptgate.history import (

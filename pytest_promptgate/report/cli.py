@@ -64,7 +64,9 @@ def render(report: dict, fmt: str) -> str:
 
         return render_html(report)
     if fmt == "json":
-        return json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+        from pytest_promptgate.report.json_report import dumps_report
+
+        return dumps_report(report)
     try:
         from pytest_promptgate.report.terminal import render_terminal
     except ImportError:
