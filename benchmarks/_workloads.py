@@ -89,9 +89,16 @@ def write_promptgate_suite(
     return path
 
 
+# The pytest plugins a clean `pip install pytest-promptgate` loads: ours, and anyio's (httpx, a
+# litellm dependency, brings it). The benchmark's own environment may hold more (the test
+# extra's xdist and hypothesis add ~0.4 s of start-up and per-test hooks): with autoloading off
+# (PYTEST_DISABLE_PLUGIN_AUTOLOAD, see ``python_env``) they do not count against either tool.
+CLEAN_INSTALL_PLUGINS = ("-p", "promptgate", "-p", "anyio")
+
+
 def promptgate_command(python: str, suite: Path, concurrency: int, report: Path, cache: str) -> list[str]:
     return [
-        python, "-m", "pytest", suite.name, "-q", "-p", "no:cacheprovider",
+        python, "-m", "pytest", suite.name, "-q", "-p", "no:cacheprovider", *CLEAN_INSTALL_PLUGINS,
         "--promptgate-concurrency", str(concurrency),
         "--promptgate-report", str(report),
         "--promptgate-cache", cache,
@@ -260,8 +267,9 @@ def python_env(base: Mapping[str, str]) -> dict[str, str]:
     plugin and redo pytest's assertion rewriting of it (~1 s); the caches go to a prefix
     directory instead, so that the checkout gets no ``__pycache__`` folders.
     """
-    env = {k: v for k, v in base.items() if k not in ("PYTEST_ADDOPTS", "PYTHONDONTWRITEBYTECODE")}
+    env = {k: v for k, v in base.items() if k not in ("PYTEST_ADDOPTS", "PYTHONDONTWRITEBYTECODE", "PYTEST_PLUGINS")}
     env["PYTHONPYCACHEPREFIX"] = str(PYCACHE_DIR)
+    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # pytest commands name their plugins (CLEAN_INSTALL_PLUGINS)
     return env
 
 

@@ -56,7 +56,7 @@ def _trivial_project(with_recorder: bool) -> Path:
 
 def _env() -> dict[str, str]:
     env = wl.python_env(os.environ)
-    env.pop("PYTEST_PLUGINS", None)
+    env.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)  # here: the plugin as installed, autoloaded
     return env
 
 

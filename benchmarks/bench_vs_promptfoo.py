@@ -280,14 +280,14 @@ def pytest_baseline_cpu(runs: int = 3) -> float:
     run_dir = Path(tempfile.mkdtemp(prefix="pg-baseline-", dir=SCRATCH))
     (run_dir / "test_trivial.py").write_text("def test_trivial():\n    assert True\n")
     env = wl.python_env(os.environ)
-    samples = [wl.run_measured([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], run_dir, env).cpu_s for _ in range(runs)]
+    samples = [wl.run_measured([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *wl.CLEAN_INSTALL_PLUGINS], run_dir, env).cpu_s for _ in range(runs)]
     return statistics.median(samples)
 
 
 def litellm_imported_on_cached_run(directory: Path) -> bool | None:
     """A third, untimed cached run under `-X importtime`: did litellm get imported at all?"""
     env = dict(wl.python_env(os.environ), **LITELLM_ENV)
-    command = [sys.executable, "-X", "importtime", "-m", "pytest", "bench.promptgate.yaml", "-q", "-p", "no:cacheprovider", "--promptgate-cache", "readwrite"]
+    command = [sys.executable, "-X", "importtime", "-m", "pytest", "bench.promptgate.yaml", "-q", "-p", "no:cacheprovider", *wl.CLEAN_INSTALL_PLUGINS, "--promptgate-cache", "readwrite"]
     done = subprocess.run(command, cwd=directory, env=env, capture_output=True, text=True)
     return any(line.startswith("import time:") and line.split("|")[-1].strip() == "litellm" for line in done.stderr.splitlines())
 

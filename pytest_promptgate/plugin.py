@@ -68,6 +68,19 @@ def _choice(name: str, choices: tuple[str, ...]):
     return parse
 
 
+def _workers(text: str) -> int | None:
+    value = str(text).strip().lower()
+    if value == "auto":
+        return None
+    try:
+        count = int(value)
+    except ValueError:
+        count = -1
+    if count < 0:
+        raise pytest.UsageError(f"--promptgate-workers: expected auto or a whole number >= 0, got {text!r}")
+    return count
+
+
 def _shard(text: str) -> tuple[int, int]:
     try:
         index, total = (int(part) for part in str(text).split("/"))
@@ -99,6 +112,7 @@ _OPTIONS = [
     ("shard", _shard, "string", "run only shard I of N (cases are split by case id), e.g. 2/4"),
     ("judge-model", None, "string", "model for llm-rubric expectations (default: the case's model)"),
     ("rpm", _positive_float("rpm"), "string", "requests per minute per model, for suites that set no `rpm:`"),
+    ("workers", _workers, "string", "processes that make the model calls: auto (one per CPU, up to 4, when 200+ calls are uncached), or a number; 0 calls in the pytest process (default auto)"),
 ]
 _FLAGS = [
     ("strict", "every failing case fails the run, even when its version clears the threshold"),
@@ -189,6 +203,7 @@ def _read_options(config: pytest.Config) -> Options:
         shard=value("shard"),
         judge_model=value("judge-model"),
         rpm=value("rpm"),
+        workers=values["workers"][0],  # None: auto
     )
 
 

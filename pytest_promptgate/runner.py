@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .cache import ResponseCache
+from .callpool import CallPool, auto_workers
 from .client import ModelClient, import_litellm, scrub, warm_up
 from .model import (
     CallRequest,
@@ -72,6 +73,7 @@ class RunSettings:
     rpm: Mapping[str, float] = field(default_factory=dict)  # model -> requests per minute
     backoff_base_s: float = 0.5
     backoff_max_s: float = 30.0
+    workers: int | None = 0  # call worker processes (callpool); None: auto; 0: in this process
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,7 @@ class RunOutcome:
     warnings: list[str]
     attempts: int = 0  # HTTP attempts including retries
     cost_known: bool = True  # False when some successful call had no known price
+    call_workers: int = 0  # worker processes that made the calls (0: this process)
 
 
 ResultCallback = Callable[[CaseResult], None]
@@ -179,6 +182,8 @@ class _Batch:
         )
         self.warnings: list[str] = []
         self.client: ModelClient | None = None
+        self.pool: CallPool | None = None
+        self.pool_size = 0
         self.warming: asyncio.Future[Any] | None = None
         self.throttle: Throttle | None = None
         self.calls = 0
@@ -228,11 +233,22 @@ class _Batch:
         self._report_progress(force=True)
         try:
             waiting = []
+            uncached = 0
             for index, job in enumerate(self.jobs):
                 cached = self._from_cache(index, job)
+                if cached is None:
+                    uncached += max(1, job.repeat)
                 if cached is None or cached:
-                    waiting.append(self._run_job(index, job, cached))
-            outcomes = await asyncio.gather(*waiting, return_exceptions=True)
+                    waiting.append((index, job, cached))
+            if uncached and not self.settings.replay:
+                await self._start_pool(uncached)
+            outcomes = await asyncio.gather(
+                *(self._run_job(index, job, cached) for index, job, cached in waiting), return_exceptions=True
+            )
+        except BaseException:  # an interrupt: the workers' calls in flight are not waited for
+            if self.pool is not None:
+                self.pool.kill()
+            raise
         finally:
             await self._close_clients()
         for outcome in outcomes:
@@ -258,6 +274,7 @@ class _Batch:
             warnings=list(self.warnings),
             attempts=self.attempts,
             cost_known=not self.unpriced_models,
+            call_workers=self.pool_size,
         )
 
     def _rpm_by_model(self) -> dict[str, float]:
@@ -270,7 +287,51 @@ class _Batch:
         rpm.update(from_suites)
         return rpm
 
+    async def _start_pool(self, uncached: int) -> None:
+        """Move the model calls to worker processes when that pays (see callpool.py)."""
+        requested = self.settings.workers
+        workers = auto_workers(uncached) if requested is None else requested
+        if workers <= 0:
+            return
+        why_not = self._pool_excluded()
+        if why_not:
+            if requested:  # asked for explicitly: say why it was not honoured
+                self.warnings.append(f"--promptgate-workers {requested} ignored: {why_not}; calls run in the pytest process")
+            return
+        pool = CallPool(
+            workers,
+            self.settings.concurrency,
+            {
+                "retries": self.settings.retries,
+                "timeout_s": self.settings.timeout_s,
+                "backoff_base_s": self.settings.backoff_base_s,
+                "backoff_max_s": self.settings.backoff_max_s,
+            },
+        )
+        problem = await pool.start()
+        if problem:
+            self.warnings.append(problem)
+            return
+        self.pool = pool
+        self.pool_size = pool.size
+
+    def _pool_excluded(self) -> str | None:
+        if self.settings.max_cost_usd is not None:
+            return "a budget (--promptgate-max-cost) is kept exactly by one process"
+        if self._rpm_by_model():
+            return "rpm limits are kept exactly by one process"
+        models = {job.model for job in self.jobs} | {self.settings.judge_model or ""}
+        if any(model.startswith("local/") for model in models):
+            return "the bundled local model runs in the pytest process"
+        return None
+
     async def _close_clients(self) -> None:
+        if self.pool is not None:
+            pool, self.pool = self.pool, None
+            try:
+                await pool.close()
+            finally:
+                pool.kill()
         # litellm caches aiohttp sessions per loop; closing them here avoids "Unclosed client
         # session" noise when asyncio.run closes the loop.
         if self.client is None:
@@ -435,6 +496,11 @@ class _Batch:
                 error_kind="replay_miss",
                 attempts=0,
             )
+        if self.pool is not None:
+            if self.first_request is None:
+                self.first_request = time.perf_counter()
+            self.calls += 1
+            return self._account(request, key, await self.pool.complete(request))
         if self.client is None:
             # Set before any await, so that concurrent first misses share one client and one
             # warm-up (import + lazy loading, before the model-call phase clock starts).
@@ -452,7 +518,9 @@ class _Batch:
         if self.first_request is None:
             self.first_request = time.perf_counter()
         self.calls += 1
-        result = await self.client.complete(request, self.throttle)
+        return self._account(request, key, await self.client.complete(request, self.throttle))
+
+    def _account(self, request: CallRequest, key: str | None, result: CallResult) -> CallResult:
         self.attempts += result.attempts
         if result.cost_usd is not None:
             self.spent_usd += result.cost_usd

@@ -165,6 +165,7 @@ def _run_settings(options):
         replay=options.replay,
         max_cost_usd=options.max_cost_usd,
         judge_model=options.judge_model,
+        workers=options.workers,
     )
 
 
@@ -205,6 +206,8 @@ def _run_batch(config: pytest.Config, items: list) -> None:
         return
     jobs = _jobs_for(items)
     settings = _run_settings(state.options)
+    if hasattr(config, "workerinput") and settings.workers is None:
+        settings = dataclasses.replace(settings, workers=0)  # xdist already spreads the calls
     local_models = sorted({job.model for job in jobs if job.model.startswith("local/")})
     if local_models:
         from . import local
@@ -244,6 +247,7 @@ def _run_batch(config: pytest.Config, items: list) -> None:
             progress.close()
     for key in ("calls", "cache_hits", "cache_misses", "saved_usd", "spent_usd", "model_phase_s"):
         state.run_stats[key] += getattr(outcome, key, 0) or 0
+    state.run_stats["call_workers"] = max(state.run_stats.get("call_workers", 0), outcome.call_workers)
     state.warnings.extend(getattr(outcome, "warnings", []) or [])
 
 
@@ -515,6 +519,7 @@ def finish(session: pytest.Session) -> None:
             run={
                 "calls": int(state.run_stats["calls"]),
                 "model_phase_s": round(state.run_stats["model_phase_s"], 3),
+                "call_workers": int(state.run_stats.get("call_workers", 0)),
                 "interrupted": interrupted,
                 "spent_usd": round(state.run_stats["spent_usd"], 8),
             },

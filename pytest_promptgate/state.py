@@ -39,6 +39,7 @@ class Options:
     shard: tuple[int, int] | None = None  # (index 1-based, total)
     judge_model: str | None = None
     rpm: float | None = None  # requests per minute for models whose suite sets no `rpm:`
+    workers: int | None = None  # call worker processes; None: auto (callpool.auto_workers)
 
 
 @dataclass
@@ -55,7 +56,7 @@ class State:
     reported: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Counters from the batches of this process (merged from workers on the controller).
     run_stats: dict[str, float] = field(default_factory=lambda: {
-        "calls": 0, "cache_hits": 0, "cache_misses": 0, "saved_usd": 0.0, "spent_usd": 0.0, "model_phase_s": 0.0,
+        "calls": 0, "cache_hits": 0, "cache_misses": 0, "saved_usd": 0.0, "spent_usd": 0.0, "model_phase_s": 0.0, "call_workers": 0,
     })
     warnings: list[str] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)

@@ -360,3 +360,53 @@ def test_max_cost_refuses_to_start_over_budget_and_makes_no_call(pytester, fake_
     within = run(pytester, "--promptgate-cache", "off", "--promptgate-max-cost", "100")
     within.assert_outcomes(passed=5)
     assert fake_openai.calls == 5
+
+
+# -- call worker processes -------------------------------------------------------------------------
+
+
+def test_call_workers_give_the_serial_verdicts_counts_and_report(pytester, mixed):
+    serial = serial_baseline(pytester)
+    assert read_json(pytester.path / "serial.json")["run"]["call_workers"] == 0  # 50 calls: auto stays in-process
+
+    result = run(pytester, "--promptgate-cache", "off", "--promptgate-workers", "2", "--promptgate-report", "pool.json")
+    assert result.ret == 1
+    assert result.parseoutcomes() == MIXED_OUTCOMES  # the items still decide FAILED/TOLERATED locally
+    assert mixed.calls == 2 * MIXED_CALLS
+    report = read_json(pytester.path / "pool.json")
+    assert report["run"]["call_workers"] == 2  # the calls really went through the pool
+    assert report["run"]["calls"] == MIXED_CALLS
+    assert gate_view(report) == serial
+    result.stdout.fnmatch_lines(["*model call(s) in *s by 2 worker processes*"])
+    # The provider error (a 400) is still an error, with the scrubbed message, not a failure.
+    boom = next(c for c in report["cases"] if c["status"] == "error")
+    assert "400" in boom["error"] and "sk-test-key" not in result.stdout.str()
+
+
+def test_call_workers_wait_out_429s_and_lose_nothing(pytester, fake_openai):
+    fake_openai.fault_every = 4
+    fake_openai.fault = "429"
+    fake_openai.retry_after = 0.05
+    pytester.makefile(".promptgate.yaml", paced=suite("paced", fake_openai.base_url, [["billing"] * 24]))
+    result = run(pytester, "--promptgate-cache", "off", "--promptgate-workers", "2", "--promptgate-report", "paced.json")
+    assert result.ret == 0, result.stdout.str()
+    result.assert_outcomes(passed=24)
+    report = read_json(pytester.path / "paced.json")
+    assert report["run"]["call_workers"] == 2
+    assert fake_openai.calls > 24  # the 429s were answered by retries, inside the workers
+
+
+def test_explicit_call_workers_with_a_budget_say_why_they_are_not_used(pytester, fake_openai):
+    text = suite("budgeted", fake_openai.base_url, [["billing"] * 3], params=PRICED)
+    pytester.makefile(".promptgate.yaml", budgeted=text)
+    result = run(pytester, "--promptgate-workers", "2", "--promptgate-max-cost", "5", "--promptgate-report", "b.json")
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(["*--promptgate-workers 2 ignored: a budget*"])
+    assert read_json(pytester.path / "b.json")["run"]["call_workers"] == 0
+
+
+def test_bad_workers_value_is_a_usage_error(pytester):
+    pytester.makefile(".promptgate.yaml", any="prompt: p\nmodel: openai/x\nuser: hi\ncases: [{id: a}]\n")
+    result = run(pytester, "--promptgate-workers", "many")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--promptgate-workers: expected auto or a whole number >= 0*"])

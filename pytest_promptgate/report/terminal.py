@@ -100,7 +100,9 @@ def render_terminal(report: Mapping[str, Any]) -> str:
     )
     if cache or run:
         lines.append(
-            f"promptgate: {run.get('calls', 0)} model call(s) in {run.get('model_phase_s', 0):.2f}s; cache "
+            f"promptgate: {run.get('calls', 0)} model call(s) in {run.get('model_phase_s', 0):.2f}s"
+            + (f" by {run['call_workers']} worker processes" if run.get("call_workers") else "")
+            + "; cache "
             f"{cache.get('hits', 0)} hit(s), {cache.get('misses', 0)} miss(es), saved {_money(cache.get('saved_usd', 0.0))}"
         )
     return "\n".join(lines)
