@@ -139,6 +139,7 @@ class CaseItem(pytest.Item):
             return
         if engine.miss_fails(self, result):
             raise CaseMiss(engine.describe_miss(result))
+        engine.settle_prompt(self)  # TOLERATED needs the prompt's verdict too
         status = "tolerated" if engine.gate_known(self) else "miss"
         self.user_properties.append((STATUS_PROPERTY, status))
 

@@ -258,11 +258,24 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 @pytest.hookimpl(wrapper=True)
 def pytest_runtestloop(session: pytest.Session):
     state = session.config.stash[STATE]
-    if state.suites and not session.config.option.collectonly and not session.config.pluginmanager.has_plugin("dsession") and not hasattr(session.config, "workerinput"):
+    config = session.config
+    # pytest runs nothing after collection errors (unless --continue-on-collection-errors).
+    refused = session.testsfailed and not config.option.continue_on_collection_errors
+    if state.suites and not refused and not config.option.collectonly and not config.pluginmanager.has_plugin("dsession") and not hasattr(config, "workerinput"):
         from .session import run_all
 
-        run_all(session)
-    return (yield)
+        run_all(session)  # starts the calls; the items below report as their results arrive
+    if state.stream is None:
+        return (yield)
+    from .session import end_stream
+
+    try:
+        result = yield
+    except BaseException as exc:
+        end_stream(session, interrupted=isinstance(exc, KeyboardInterrupt))
+        raise
+    end_stream(session, interrupted=False)
+    return result
 
 
 class _ReportListener:

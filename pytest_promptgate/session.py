@@ -8,6 +8,7 @@ worker over the items it was sent (xdist). The gate is decided on the controller
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import time
@@ -197,13 +198,12 @@ class _Progress:
             self.tr.write("\r" + " " * 72 + "\r", flush=True)
 
 
-def _run_batch(config: pytest.Config, items: list) -> None:
-    from .runner import run_jobs
-
+def _prepare(config: pytest.Config, items: list):
+    """(jobs, settings, on_result, delivered) for the items without a result yet, or None."""
     state = config.stash[STATE]
     items = [item for item in items if item.nodeid not in state.results]
     if not items:
-        return
+        return None
     jobs = _jobs_for(items)
     settings = _run_settings(state.options)
     if hasattr(config, "workerinput") and settings.workers is None:
@@ -218,48 +218,122 @@ def _run_batch(config: pytest.Config, items: list) -> None:
             # The in-process model runs local.WORKERS calls at once; more in flight would only
             # queue inside it and count the wait as latency.
             settings = dataclasses.replace(settings, concurrency=min(settings.concurrency, local.WORKERS))
-    progress = _Progress(config, len(jobs)) if not hasattr(config, "workerinput") else None
-
     node_ids = {(job.prompt, job.version, job.case.id, job.model): job.node_id for job in jobs}
-
     delivered: list[CaseResult] = []
 
     def on_result(result: CaseResult) -> None:
         delivered.append(result)
         state.results[node_ids[(result.prompt, result.version, result.case, result.model)]] = result
+        if state.stream is not None:
+            state.stream.run.wake()
 
-    if progress and progress.tr is not None:
-        progress.tr.write_line(
-            f"promptgate: evaluating {len(jobs)} case(s), concurrency {settings.concurrency}"
-        )
-    try:
-        outcome = run_jobs(jobs, settings, on_result=on_result, progress=progress)
-    except KeyboardInterrupt:
-        # The runner's counters die with it: count what the finished cases did.
-        state.interrupted = True
-        samples = [s for result in delivered for s in result.samples]
-        state.run_stats["calls"] += sum(1 for s in samples if not s.call.cached)
-        state.run_stats["cache_hits"] += sum(1 for s in samples if s.call.cached)
-        state.run_stats["cache_misses"] += sum(1 for s in samples if not s.call.cached)
-        raise
-    finally:
-        if progress:
-            progress.close()
+    return jobs, settings, on_result, delivered
+
+
+def _count_outcome(state: State, outcome) -> None:
     for key in ("calls", "cache_hits", "cache_misses", "saved_usd", "spent_usd", "model_phase_s"):
         state.run_stats[key] += getattr(outcome, key, 0) or 0
     state.run_stats["call_workers"] = max(state.run_stats.get("call_workers", 0), outcome.call_workers)
     state.warnings.extend(getattr(outcome, "warnings", []) or [])
 
 
-def run_all(session: pytest.Session) -> None:
-    """Serial run: every selected case, one batch, before the items report."""
-    from .collect import CaseItem
+def _count_delivered(state: State, delivered: list[CaseResult]) -> None:
+    """A stopped batch's counters die with it: count what the finished cases did."""
+    samples = [s for result in delivered for s in result.samples]
+    state.run_stats["calls"] += sum(1 for s in samples if not s.call.cached)
+    state.run_stats["cache_hits"] += sum(1 for s in samples if s.call.cached)
+    state.run_stats["cache_misses"] += sum(1 for s in samples if not s.call.cached)
 
+
+def _announce(config: pytest.Config, jobs: list, settings) -> None:
+    tr = config.pluginmanager.get_plugin("terminalreporter")
+    if tr is not None and not hasattr(config, "workerinput"):
+        tr.write_line(f"promptgate: evaluating {len(jobs)} case(s), concurrency {settings.concurrency}")
+
+
+def _run_batch(config: pytest.Config, items: list) -> None:
+    """Run the items' calls now and wait for all of them (an xdist worker's batch)."""
+    from .runner import run_jobs
+
+    state = config.stash[STATE]
+    prepared = _prepare(config, items)
+    if prepared is None:
+        return
+    jobs, settings, on_result, delivered = prepared
+    progress = _Progress(config, len(jobs)) if not hasattr(config, "workerinput") else None
+    _announce(config, jobs, settings)
+    try:
+        outcome = run_jobs(jobs, settings, on_result=on_result, progress=progress)
+    except KeyboardInterrupt:
+        state.interrupted = True
+        _count_delivered(state, delivered)
+        raise
+    finally:
+        if progress:
+            progress.close()
+    _count_outcome(state, outcome)
+
+
+class _Stream:
+    """A serial run's batch, advanced by the items as pytest reports them in order: each item
+    lets the calls progress until its own result is in (runner.SteppedRun)."""
+
+    def __init__(self, run, delivered: list[CaseResult]):
+        self.run = run
+        self.delivered = delivered
+
+
+def run_all(session: pytest.Session) -> None:
+    """Serial run: start every selected case's calls; the items report as results arrive."""
+    from .collect import CaseItem
+    from .runner import SteppedRun
+
+    config = session.config
+    state = config.stash[STATE]
     items = [item for item in session.items if isinstance(item, CaseItem)]
     try:
-        _run_batch(session.config, items)
+        prepared = _prepare(config, items)
+        if prepared is None:
+            return
+        jobs, settings, on_result, delivered = prepared
+        _announce(config, jobs, settings)
+        run = SteppedRun(jobs, settings, on_result=on_result)
     except PromptgateError as exc:
         raise pytest.UsageError(exc.format()) from None
+    state.stream = _Stream(run, delivered)
+
+
+def end_stream(session: pytest.Session, interrupted: bool) -> None:
+    """After the items: stop calls nobody will read (-x, --maxfail, Ctrl-C) and count."""
+    state = session.config.stash[STATE]
+    stream, state.stream = state.stream, None
+    if stream is None:
+        return
+    from .collect import CaseItem
+
+    stopped = not all(i.nodeid in state.results for i in session.items if isinstance(i, CaseItem))
+    stream.run.finish(cancel=stopped or interrupted)  # else every result is in: it closes its clients
+    if stopped:
+        state.interrupted = True
+        if not interrupted:
+            state.warnings.append(
+                "promptgate: the run stopped before every case was evaluated (-x, --maxfail or a "
+                "failed collection); the model calls still running were cancelled"
+            )
+    if stream.run.outcome is not None:
+        _count_outcome(state, stream.run.outcome)
+    else:
+        _count_delivered(state, stream.delivered)
+        error = stream.run.error
+        if error is not None and not isinstance(error, (KeyboardInterrupt, asyncio.CancelledError)) and not stopped:
+            state.warnings.append(f"promptgate: the model calls stopped: {type(error).__name__}: {printable(str(error))}")
+
+
+def _wait(item, ready) -> None:
+    """Let the calls progress until ``ready()`` or the run has ended (the caller looks again)."""
+    stream = item.config.stash[STATE].stream
+    if stream is not None:
+        stream.run.run_until(ready)
 
 
 def _pending_worker_items(item) -> list:
@@ -286,10 +360,26 @@ def _pending_worker_items(item) -> list:
 
 def result_for(item) -> CaseResult:
     state = item.config.stash[STATE]
+    if item.nodeid not in state.results and state.stream is not None:
+        _wait(item, lambda: item.nodeid in state.results)
+        if item.nodeid not in state.results:  # the calls stopped without this case
+            error = state.stream.run.error
+            raise PromptgateError(
+                "the model calls stopped before this case was evaluated"
+                + (f": {type(error).__name__}: {error}" if error is not None else "")
+            )
     if item.nodeid not in state.results:
         batch = _pending_worker_items(item) if hasattr(item.config, "workerinput") else [item]
         _run_batch(item.config, batch)
     return state.results[item.nodeid]
+
+
+def settle_prompt(item) -> None:
+    """Wait until every selected case of the item's prompt has its result (a serial run decides
+    a miss FAILED or TOLERATED from the whole prompt's verdict)."""
+    state = item.config.stash[STATE]
+    if state.stream is not None and not gate_known(item):
+        _wait(item, lambda: all(i.nodeid in state.results for i in _prompt_items(item)))
 
 
 # -- deciding an item ----------------------------------------------------------------------------
@@ -339,8 +429,11 @@ def miss_fails(item, result: CaseResult) -> bool:
     tolerated (its version clears the threshold, or it is an earlier version)."""
     state = item.config.stash[STATE]
     if state.options.strict:
-        return True
-    if not item.current or not gate_known(item):
+        return True  # no need to wait for the rest of the prompt: -x stops the calls at once
+    if not item.current:
+        return False
+    settle_prompt(item)  # a miss is judged against its whole prompt's verdict
+    if not gate_known(item):
         return False
     entry = _local_verdict(item)
     verdict = entry["verdict"]

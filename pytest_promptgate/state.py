@@ -66,6 +66,8 @@ class State:
     report: dict[str, Any] | None = None
     exit_status: int | None = None
     interrupted: bool = False
+    # A serial run's batch, advanced by the items as they report (session._Stream).
+    stream: Any = None
     report_write_failed: bool = False  # a renderer raised: the run must not pass silently
 
 

@@ -104,6 +104,54 @@ def test_k_selection_and_node_id_selection(pytester, fake_openai):
     result.assert_outcomes(passed=1)
 
 
+def test_items_report_while_the_calls_are_still_running(pytester, fake_openai):
+    """A serial run streams: the first item's verdict is reported before the last call of the
+    batch has even been sent (an ordering, read from two logs; no duration is asserted)."""
+    fake_openai.latency_ms = 50
+    events: list[tuple[str, str]] = []
+    original = fake_openai.reply_for
+
+    def reply_for(messages):
+        events.append(("call", messages[-1]["content"]))
+        return original(messages)
+
+    fake_openai.reply_for = reply_for
+    pytester.makefile(".promptgate.yaml", triage=suite_text(fake_openai.base_url, ["billing"] * 30))
+    pytester.makeconftest(
+        "def pytest_runtest_logreport(report):\n"
+        "    if report.when == 'call':\n"
+        "        EVENTS.append(('report', report.nodeid))\n"
+    )
+    import builtins
+
+    builtins.EVENTS = events  # the conftest's module globals fall back to builtins
+    try:
+        result = run(pytester, "--promptgate-concurrency", "2", "--promptgate-no-history")
+    finally:
+        del builtins.EVENTS
+    result.assert_outcomes(passed=30)
+    kinds = [kind for kind, _ in events]
+    assert kinds.count("call") == 30 and kinds.count("report") == 30
+    first_report = kinds.index("report")
+    assert "call" in kinds[first_report:], "every call was made before the first item reported"
+
+
+def test_x_with_strict_cancels_the_calls_it_no_longer_needs(pytester, fake_openai):
+    fake_openai.latency_ms = 100
+    replies = ["billing", "bug"] + ["billing"] * 58
+    pytester.makefile(".promptgate.yaml", triage=suite_text(fake_openai.base_url, replies))
+    result = run(
+        pytester, "-x", "--promptgate-strict", "--promptgate-concurrency", "2",
+        "--promptgate-no-history", "--promptgate-report", "r.json",
+    )  # fmt: skip
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    outcomes = result.parseoutcomes()
+    assert outcomes["failed"] == 1 and outcomes["passed"] == 1
+    assert fake_openai.calls < 30, fake_openai.calls  # far from all 60: the rest were cancelled
+    result.stdout.fnmatch_lines(["*the model calls still running were cancelled*"])
+    assert not (pytester.path / "r.json").exists()  # a partial run writes no report
+
+
 def test_tags_become_markers(pytester, fake_openai):
     text = suite_text(fake_openai.base_url, ["billing", "billing"]).replace(
         "expect: [{equals: billing}]", "expect: [{equals: billing}]\n    tags: [payments]", 1
