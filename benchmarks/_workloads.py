@@ -120,6 +120,7 @@ def read_promptgate_report(path: Path) -> dict[str, Any]:
         "errors": statuses.count("error"),
         "cache_hits": cache.get("hits"),
         "verdict": doc.get("verdict"),
+        "call_workers": (doc.get("run") or {}).get("call_workers"),
     }
 
 
@@ -283,6 +284,7 @@ class Measured:
     returncode: int
     stdout: str
     stderr: str
+    tree_rss_mb: float = 0.0  # the largest sum over the whole process tree, sampled every 0.1 s
 
     @property
     def cpu_s(self) -> float:
@@ -301,10 +303,14 @@ def run_measured(command: Sequence[str], cwd: Path, env: Mapping[str, str], time
         started = time.perf_counter()
         process = subprocess.Popen(list(command), cwd=cwd, env=dict(env), stdout=out, stderr=err, stdin=subprocess.DEVNULL)
         deadline = started + timeout_s
+        tree_rss_kb, next_sample = 0, started
         while True:
             pid, status, usage = os.wait4(process.pid, os.WNOHANG)
             if pid:
                 break
+            if time.perf_counter() >= next_sample:
+                tree_rss_kb = max(tree_rss_kb, _tree_rss_kb(process.pid))
+                next_sample = time.perf_counter() + 0.1
             if time.perf_counter() > deadline:
                 process.kill()
                 pid, status, usage = os.wait4(process.pid, 0)
@@ -320,4 +326,32 @@ def run_measured(command: Sequence[str], cwd: Path, env: Mapping[str, str], time
         returncode=process.returncode,
         stdout=out_path.read_text(errors="replace"),
         stderr=err_path.read_text(errors="replace"),
+        tree_rss_mb=max(tree_rss_kb / 1024.0, usage.ru_maxrss / 1024.0),
     )
+
+
+def _tree_rss_kb(root: int) -> int:
+    """Resident memory of ``root`` and all its descendants now, from /proc (0 elsewhere)."""
+    parents: dict[int, int] = {}
+    rss: dict[int, int] = {}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return 0
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/status") as handle:
+                fields = dict(line.split(":", 1) for line in handle if ":" in line)
+        except OSError:
+            continue
+        parents[int(entry)] = int(fields.get("PPid", "0").strip() or 0)
+        rss[int(entry)] = int((fields.get("VmRSS", "0 kB").split() or ["0"])[0])
+    tree, frontier = {root}, [root]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in tree]
+        tree.update(children)
+        frontier.extend(children)
+    return sum(rss.get(pid, 0) for pid in tree)

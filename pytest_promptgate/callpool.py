@@ -31,20 +31,26 @@ from .client import scrub
 from .model import CallRequest, CallResult
 
 # Fewer uncached calls than this run in-process: a child's start (importing litellm, ~3-5 s
-# of CPU) only pays for itself when the call phase is long.
+# of CPU and ~200 MB) only pays for itself when the call phase is long.
 AUTO_MIN_CALLS = 200
+# One process makes some 60-100 calls/s before litellm's CPU (5-10 ms a call) saturates it.
+# Real providers answer in 0.5-5 s, so below this concurrency (< 60 calls/s even at 200 ms)
+# one process keeps up and workers would only cost memory.
+AUTO_MIN_CONCURRENCY = 12
+CONCURRENCY_PER_WORKER = 8
 MAX_AUTO_WORKERS = 4
 READY_TIMEOUT_S = 120.0  # importing litellm on a loaded runner can take a while
 _HEADER = struct.Struct(">I")
 
 
-def auto_workers(uncached_calls: int, cpu_count: int | None = None) -> int:
-    """How many children ``--promptgate-workers auto`` starts: none for a small call phase or
-    a single CPU, otherwise one per CPU up to MAX_AUTO_WORKERS."""
+def auto_workers(uncached_calls: int, concurrency: int, cpu_count: int | None = None) -> int:
+    """How many children ``--promptgate-workers auto`` starts: none for a short call phase, a
+    concurrency one process keeps up with, or a single CPU; otherwise one per 8 calls in
+    flight, at most one per CPU and MAX_AUTO_WORKERS."""
     cpus = cpu_count if cpu_count is not None else (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-    if cpus < 2 or uncached_calls < AUTO_MIN_CALLS:
+    if cpus < 2 or uncached_calls < AUTO_MIN_CALLS or concurrency < AUTO_MIN_CONCURRENCY:
         return 0
-    return min(cpus, MAX_AUTO_WORKERS)
+    return min(cpus, MAX_AUTO_WORKERS, -(-concurrency // CONCURRENCY_PER_WORKER))
 
 
 def split_concurrency(concurrency: int, workers: int) -> list[int]:
@@ -285,4 +291,8 @@ if __name__ == "__main__":
     try:
         asyncio.run(_child_main())
     except KeyboardInterrupt:  # the terminal's Ctrl-C reaches the whole process group
-        sys.exit(130)
+        os._exit(130)
+    # Every answer is out and litellm's sessions are closed: skip the interpreter's teardown
+    # of ~3,000 modules (about a second the parent would otherwise wait for).
+    sys.stderr.flush()
+    os._exit(0)

@@ -112,7 +112,7 @@ _OPTIONS = [
     ("shard", _shard, "string", "run only shard I of N (cases are split by case id), e.g. 2/4"),
     ("judge-model", None, "string", "model for llm-rubric expectations (default: the case's model)"),
     ("rpm", _positive_float("rpm"), "string", "requests per minute per model, for suites that set no `rpm:`"),
-    ("workers", _workers, "string", "processes that make the model calls: auto (one per CPU, up to 4, when 200+ calls are uncached), or a number; 0 calls in the pytest process (default auto)"),
+    ("workers", _workers, "string", "processes that make the model calls: auto (one per 8 of concurrency, up to one per CPU and 4, when the concurrency is 12+ and 200+ calls are uncached), or a number; 0: the pytest process calls (default auto)"),
 ]
 _FLAGS = [
     ("strict", "every failing case fails the run, even when its version clears the threshold"),

@@ -387,7 +387,7 @@ class _Batch:
     async def _start_pool(self, uncached: int) -> None:
         """Move the model calls to worker processes when that pays (see callpool.py)."""
         requested = self.settings.workers
-        workers = auto_workers(uncached) if requested is None else requested
+        workers = auto_workers(uncached, self.settings.concurrency) if requested is None else requested
         if workers <= 0:
             return
         why_not = self._pool_excluded()

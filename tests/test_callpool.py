@@ -8,7 +8,13 @@ import signal
 
 import pytest
 
-from pytest_promptgate.callpool import AUTO_MIN_CALLS, CallPool, auto_workers, split_concurrency
+from pytest_promptgate.callpool import (
+    AUTO_MIN_CALLS,
+    AUTO_MIN_CONCURRENCY,
+    CallPool,
+    auto_workers,
+    split_concurrency,
+)
 from pytest_promptgate.model import CallRequest
 from pytest_promptgate.testing.openai_server import FakeOpenAI
 
@@ -25,11 +31,19 @@ def request(server: FakeOpenAI, text: str) -> CallRequest:
 
 
 @pytest.mark.parametrize(
-    ("calls", "cpus", "expected"),
-    [(AUTO_MIN_CALLS - 1, 8, 0), (AUTO_MIN_CALLS, 1, 0), (AUTO_MIN_CALLS, 2, 2), (10_000, 16, 4)],
+    ("calls", "concurrency", "cpus", "expected"),
+    [
+        (AUTO_MIN_CALLS - 1, 16, 8, 0),  # a short call phase: not worth a child's start
+        (AUTO_MIN_CALLS, 16, 1, 0),  # one CPU
+        (10_000, AUTO_MIN_CONCURRENCY - 1, 8, 0),  # one process keeps up (the default concurrency is 8)
+        (AUTO_MIN_CALLS, 16, 2, 2),
+        (AUTO_MIN_CALLS, 16, 8, 2),  # one per 8 in flight, not one per CPU
+        (10_000, 64, 2, 2),  # at most one per CPU
+        (10_000, 64, 16, 4),  # and at most 4
+    ],
 )
-def test_auto_workers(calls, cpus, expected):
-    assert auto_workers(calls, cpu_count=cpus) == expected
+def test_auto_workers(calls, concurrency, cpus, expected):
+    assert auto_workers(calls, concurrency, cpu_count=cpus) == expected
 
 
 @pytest.mark.parametrize(("concurrency", "workers", "shares"), [(16, 2, [8, 8]), (7, 2, [4, 3]), (3, 4, [1, 1, 1]), (1, 2, [1])])
