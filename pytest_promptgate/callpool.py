@@ -27,7 +27,7 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
-from .client import scrub
+from .client import PACED_RETRIES, scrub
 from .model import CallRequest, CallResult
 
 # Fewer uncached calls than this run in-process: a child's start (importing litellm, ~3-5 s
@@ -88,9 +88,10 @@ class CallPool:
     """``await start()``, then ``await complete(request)`` from any number of tasks, then
     ``await close()`` (also safe after a failed start or an interrupt)."""
 
-    def __init__(self, workers: int, concurrency: int, settings: dict[str, Any]):
+    def __init__(self, workers: int, concurrency: int, settings: dict[str, Any], answer_bound_s: float | None = None):
         self.shares = split_concurrency(concurrency, workers)
         self.settings = dict(settings)
+        self._bound_s = answer_bound_s
         self.workers: list[_Worker] = []
         self._ids = itertools.count(1)
 
@@ -141,7 +142,21 @@ class CallPool:
             await worker.process.stdin.drain()
         except (ConnectionError, RuntimeError):
             self._lose(worker)
-        return await future
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), self._answer_bound_s())
+        except asyncio.TimeoutError:
+            # The child's own timeouts and retry limits end every call well before this: a
+            # child that is alive but silent this long is stuck. Never wait forever.
+            worker.pending.pop(call_id, None)
+            return _worker_lost(request, f"the call worker did not answer within {self._answer_bound_s():.0f} s")
+
+    def _answer_bound_s(self) -> float:
+        """A generous ceiling on one call inside a child: every attempt timing out, every
+        backoff at its maximum, the Retry-After waits included, plus a minute."""
+        if self._bound_s is not None:
+            return self._bound_s
+        attempts = int(self.settings.get("retries", 3)) + 1 + PACED_RETRIES
+        return attempts * (float(self.settings.get("timeout_s", 60.0)) * 1.5 + 1.0 + float(self.settings.get("backoff_max_s", 30.0))) + 60.0
 
     async def _read_results(self, worker: _Worker) -> None:
         assert worker.process.stdout is not None

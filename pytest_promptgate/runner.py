@@ -16,6 +16,7 @@ import dataclasses
 import functools
 import gc
 import inspect
+import os
 import time
 import warnings
 from collections.abc import Callable, Mapping
@@ -413,6 +414,8 @@ class _Batch:
         self.pool_size = pool.size
 
     def _pool_excluded(self) -> str | None:
+        if os.name == "nt":  # the children read their requests from a pipe with asyncio (POSIX)
+            return "call workers are not supported on Windows"
         if self.settings.max_cost_usd is not None:
             return "a budget (--promptgate-max-cost) is kept exactly by one process"
         if self._rpm_by_model():

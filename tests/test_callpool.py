@@ -92,3 +92,21 @@ def test_a_worker_that_dies_turns_its_calls_into_errors_never_passes(fake_openai
         assert "sk-pool-secret" not in (result.error or "")
     assert all("call worker process exited" in r.error for r in results)
     assert "every call worker has exited" in after.error
+
+
+def test_a_worker_that_stops_answering_is_an_error_after_the_bound(fake_openai):
+    async def go():
+        pool = CallPool(1, 2, SETTINGS, answer_bound_s=2.0)
+        assert await pool.start() is None
+        pid = pool.workers[0].process.pid
+        os.kill(pid, signal.SIGSTOP)  # alive, holding its pipe, answering nothing
+        try:
+            result = await pool.complete(request(fake_openai, "never"))
+        finally:
+            os.kill(pid, signal.SIGKILL)
+            await pool.close()
+        return result
+
+    result = asyncio.run(go())
+    assert not result.ok and result.error_kind == "server"
+    assert "did not answer within 2 s" in result.error
