@@ -23,11 +23,12 @@ import hashlib
 import json
 import os
 import subprocess
-import tempfile
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
+
+from .atomic import temp_prefix, write_atomic
 
 HISTORY_SCHEMA = 1
 DEFAULT_HISTORY_PATH = Path(".promptgate") / "history.jsonl"
@@ -73,13 +74,9 @@ def _exclusive_lock(path: Path) -> Iterator[None]:
             fcntl.flock(lock_file.fileno(), fcntl.LOCK_UN)
 
 
-def _temp_prefix(path: Path) -> str:
-    return f".{path.name}."
-
-
 def _remove_stale_temps(path: Path) -> None:
     # Called under the lock: no other writer is active, so any temp file is a leftover.
-    for leftover in path.parent.glob(_temp_prefix(path) + "*.tmp"):
+    for leftover in path.parent.glob(temp_prefix(path) + "*.tmp"):
         try:
             leftover.unlink()
         except OSError:
@@ -108,39 +105,8 @@ def append_records(path: str | os.PathLike[str], records: Sequence[Mapping[str, 
             existing = b""
         if existing and not existing.endswith(b"\n"):
             existing += b"\n"  # keep a damaged tail line on its own line (the reader skips it)
-        fd, temp_name = tempfile.mkstemp(
-            prefix=_temp_prefix(path), suffix=".tmp", dir=str(path.parent)
-        )
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                _write_bytes(handle, existing + new_lines)
-                handle.flush()
-                os.fsync(handle.fileno())
-            if path.exists():
-                os.chmod(temp_name, path.stat().st_mode & 0o777)
-            else:
-                os.chmod(temp_name, 0o644)
-            os.replace(temp_name, path)
-        except BaseException:
-            try:
-                os.unlink(temp_name)
-            except OSError:
-                pass
-            raise
-        _fsync_directory(path.parent)
-
-
-def _fsync_directory(directory: Path) -> None:
-    try:
-        fd = os.open(str(directory), os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some filesystems do not support fsync on directories
-    finally:
-        os.close(fd)
+        # _write_bytes is looked up now, so a test can slow the write down to kill a writer.
+        write_atomic(path, existing + new_lines, keep_mode=True, write=_write_bytes)
 
 
 def load_records(path: str | os.PathLike[str]) -> tuple[list[dict[str, Any]], list[str]]:
