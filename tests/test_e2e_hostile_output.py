@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import re
 import sys
-from html.parser import HTMLParser
 from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+from html_checks import check  # noqa: E402
 from sample_report import HOSTILE_OUTPUT as HOSTILE  # noqa: E402  (one hostile text for unit and e2e tests)
 
 HUGE = ("<script>alert(1)</script>\x1b[2J@everyone\n::error::huge\n" + "A" * 1_000_000)
@@ -31,35 +31,6 @@ cases:
   - {id: hostile, vars: {ticket: hostile}, expect: [{equals: billing}]}
   - {id: huge, vars: {ticket: huge}, expect: [{equals: billing}]}
 """
-
-VOID_ELEMENTS = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
-
-
-class TagBalance(HTMLParser):
-    """Checks that every element closes in order, and collects script bodies."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.stack: list[str] = []
-        self.problems: list[str] = []
-        self.scripts: list[str] = []
-
-    def handle_starttag(self, tag, attrs):
-        if tag not in VOID_ELEMENTS:
-            self.stack.append(tag)
-
-    def handle_endtag(self, tag):
-        if tag in VOID_ELEMENTS:
-            return
-        if not self.stack or self.stack[-1] != tag:
-            self.problems.append(f"</{tag}> closes {self.stack[-1:] or 'nothing'} at {self.getpos()}")
-            return
-        self.stack.pop()
-
-    def handle_data(self, data):
-        if self.stack and self.stack[-1] == "script":
-            self.scripts.append(data)
-
 
 @pytest.fixture
 def hostile_run(pytester, fake_openai):
@@ -98,12 +69,9 @@ def test_markdown_stays_well_formed_and_inert(hostile_run):
 def test_html_parses_with_balanced_tags_and_no_injected_script(hostile_run):
     pytester, _ = hostile_run
     html = (pytester.path / "report.html").read_text(encoding="utf-8")
-    parser = TagBalance()
-    parser.feed(html)
-    parser.close()
-    assert parser.problems == [] and parser.stack == []
+    checker = check(html)  # every element closes in order (asserted inside)
     assert "<script>alert" not in html.lower()
-    assert not any("alert(1)" in script for script in parser.scripts), "model text ran as script"
+    assert not any("alert(1)" in script for script in checker.scripts), "model text ran as script"
     assert "\x1b" not in html and "\x00" not in html
 
 
