@@ -280,9 +280,10 @@ def run_litellm_alone(server: wl.TimedServer, calls: int, concurrency: int = CON
     return probe
 
 
-def pytest_per_test_cpu(tests: int, runs: int = 3) -> float:
-    """pytest's own CPU per test: ``tests`` trivial parametrized tests against one (plugin
-    loaded, no suite). Every per-item hook and report of pytest and its built-in plugins."""
+def pytest_per_test_cpu(tests: int, baseline_cpu_s: float, runs: int = 3) -> float:
+    """pytest's own CPU per test: ``tests`` trivial parametrized tests against one
+    (``baseline_cpu_s``, from ``pytest_baseline_cpu``; plugin loaded, no suite). Every per-item
+    hook and report of pytest and its built-in plugins."""
     run_dir = Path(tempfile.mkdtemp(prefix="pg-per-test-", dir=SCRATCH))
     (run_dir / "test_many.py").write_text(
         f"import pytest\n\n@pytest.mark.parametrize('i', range({tests}))\ndef test_many(i):\n    assert i >= 0\n"
@@ -290,7 +291,7 @@ def pytest_per_test_cpu(tests: int, runs: int = 3) -> float:
     env = wl.python_env(os.environ)
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *wl.CLEAN_INSTALL_PLUGINS]
     many = statistics.median(wl.run_measured(command, run_dir, env).cpu_s for _ in range(runs))
-    return max(0.0, many - pytest_baseline_cpu(runs)) / tests
+    return max(0.0, many - baseline_cpu_s) / tests
 
 
 def pytest_baseline_cpu(runs: int = 3) -> float:
@@ -541,7 +542,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             extras["litellm_alone"] = probe
             b = next((r for r in runs if r.workload == "b 1 proc" and r.tool == "promptgate"), None)
             if probe and b is not None and b.returncode == 0:
-                extras["engine_share"] = engine_share(b, probe, pytest_baseline_cpu(), pytest_per_test_cpu(b.items))
+                baseline = pytest_baseline_cpu()
+                extras["engine_share"] = engine_share(b, probe, baseline, pytest_per_test_cpu(b.items, baseline))
         if "c" in args.parts:
             # Warm each tool's own cache with a first run (0 ms: only the second run is timed).
             if pg:

@@ -206,18 +206,23 @@ def _start_one(exp: Expectation, ctx: CheckContext) -> ExpectationResult | Await
     except ProviderFailure:
         raise
     except (Exception, SystemExit) as exc:  # a plugin's bug must not abort the whole run
-        outcome = CheckOutcome(False, f"{exp.type} check raised {_describe_exception(exc)}", undecided=True)
+        outcome = _check_raised(exp, exc)
     return _apply_negation(exp, outcome)
 
 
 async def _finish_one(exp: Expectation, returned: Awaitable[Any]) -> ExpectationResult:
+    """``_start_one``'s second half for a check that returned an awaitable."""
     try:
         outcome = to_outcome(await returned, who=f"{exp.type} check")
     except ProviderFailure:
         raise
     except (Exception, SystemExit) as exc:
-        outcome = CheckOutcome(False, f"{exp.type} check raised {_describe_exception(exc)}", undecided=True)
+        outcome = _check_raised(exp, exc)
     return _apply_negation(exp, outcome)
+
+
+def _check_raised(exp: Expectation, exc: BaseException) -> CheckOutcome:
+    return CheckOutcome(False, f"{exp.type} check raised {_describe_exception(exc)}", undecided=True)
 
 
 def _apply_negation(exp: Expectation, outcome: CheckOutcome) -> ExpectationResult:

@@ -131,7 +131,7 @@ class CallPool:
     async def complete(self, request: CallRequest) -> CallResult:
         alive = [w for w in self.workers if w.alive]
         if not alive:
-            return _worker_lost(request, "every call worker has exited")
+            return _worker_lost("every call worker has exited")
         worker = min(alive, key=lambda w: len(w.pending) / w.concurrency)
         call_id = next(self._ids)
         future: asyncio.Future[CallResult] = asyncio.get_running_loop().create_future()
@@ -142,13 +142,14 @@ class CallPool:
             await worker.process.stdin.drain()
         except (ConnectionError, RuntimeError):
             self._lose(worker)
+        bound_s = self._answer_bound_s()
         try:
-            return await asyncio.wait_for(asyncio.shield(future), self._answer_bound_s())
+            return await asyncio.wait_for(asyncio.shield(future), bound_s)
         except asyncio.TimeoutError:
             # The child's own timeouts and retry limits end every call well before this: a
             # child that is alive but silent this long is stuck. Never wait forever.
             worker.pending.pop(call_id, None)
-            return _worker_lost(request, f"the call worker did not answer within {self._answer_bound_s():.0f} s")
+            return _worker_lost(f"the call worker did not answer within {bound_s:.0f} s")
 
     def _answer_bound_s(self) -> float:
         """A generous ceiling on one call inside a child: every attempt timing out, every
@@ -177,18 +178,15 @@ class CallPool:
         if not worker.pending:
             return
         words = self._last_words(worker)
+        status = worker.process.returncode
+        lost = _worker_lost(
+            "the call worker process exited before answering"
+            + (f" (exit status {status})" if status is not None else "")
+            + (f": {words}" if words else "")
+        )
         for future in worker.pending.values():
             if not future.done():
-                future.set_result(
-                    CallResult(
-                        output=None,
-                        error="the call worker process exited before answering"
-                        + (f" (exit status {worker.process.returncode})" if worker.process.returncode is not None else "")
-                        + (f": {words}" if words else ""),
-                        error_kind="server",
-                        attempts=0,
-                    )
-                )
+                future.set_result(lost)  # CallResult is frozen: one shared value is safe
         worker.pending.clear()
 
     def _last_words(self, worker: _Worker | None = None) -> str:
@@ -236,7 +234,8 @@ def _kill(process: asyncio.subprocess.Process) -> None:
             pass
 
 
-def _worker_lost(request: CallRequest, why: str) -> CallResult:
+def _worker_lost(why: str) -> CallResult:
+    """A call the workers could not answer: an error (never a pass, never a prompt failure)."""
     return CallResult(output=None, error=why, error_kind="server", attempts=0)
 
 

@@ -136,10 +136,6 @@ class SteppedRun:
         self._waiter: asyncio.Future[None] | None = None
         self._closed = False
 
-    @property
-    def done(self) -> bool:
-        return self._task.done()
-
     def run_until(self, ready: Callable[[], bool]) -> None:
         """Let the calls progress until ``ready()`` holds or the run has ended."""
         if self._closed or ready() or self._task.done():
@@ -596,28 +592,26 @@ class _Batch:
                 error_kind="replay_miss",
                 attempts=0,
             )
-        if self.pool is not None:
-            if self.first_request is None:
-                self.first_request = time.perf_counter()
-            self.calls += 1
-            return self._account(request, key, await self.pool.complete(request))
-        if self.client is None:
-            # Set before any await, so that concurrent first misses share one client and one
-            # warm-up (import + lazy loading, before the model-call phase clock starts).
-            self.client = ModelClient(
-                retries=self.settings.retries,
-                timeout_s=self.settings.timeout_s,
-                backoff_base_s=self.settings.backoff_base_s,
-                backoff_max_s=self.settings.backoff_max_s,
-            )
-            self.warming = asyncio.ensure_future(warm_up())
-        try:
-            await self.warming
-        except ImportError:
-            pass  # complete() below reports it as a config error for this call
+        if self.pool is None:  # in this process (the pool's workers warmed up before it started)
+            if self.client is None:
+                # Set before any await, so that concurrent first misses share one client and one
+                # warm-up (import + lazy loading, before the model-call phase clock starts).
+                self.client = ModelClient(
+                    retries=self.settings.retries,
+                    timeout_s=self.settings.timeout_s,
+                    backoff_base_s=self.settings.backoff_base_s,
+                    backoff_max_s=self.settings.backoff_max_s,
+                )
+                self.warming = asyncio.ensure_future(warm_up())
+            try:
+                await self.warming
+            except ImportError:
+                pass  # complete() below reports it as a config error for this call
         if self.first_request is None:
             self.first_request = time.perf_counter()
         self.calls += 1
+        if self.pool is not None:
+            return self._account(request, key, await self.pool.complete(request))
         return self._account(request, key, await self.client.complete(request, self.throttle))
 
     def _account(self, request: CallRequest, key: str | None, result: CallResult) -> CallResult:
