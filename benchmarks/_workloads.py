@@ -17,9 +17,10 @@ import re
 import subprocess
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import yaml
 
@@ -40,7 +41,18 @@ VERSION_TEMPLATES = {
 REGEX = r"^Summary of \S+: item \d+"
 MAX_WORDS = 12  # the replies have 7 (v1) and 8 (v2) words
 
-_TOPICS = ("billing", "refund", "login", "invoice", "export", "search", "upload", "sync", "alerts", "backup")
+_TOPICS = (
+    "billing",
+    "refund",
+    "login",
+    "invoice",
+    "export",
+    "search",
+    "upload",
+    "sync",
+    "alerts",
+    "backup",
+)
 
 
 @dataclass(frozen=True)
@@ -51,7 +63,10 @@ class BenchCase:
 
 
 def make_cases(count: int) -> list[BenchCase]:
-    return [BenchCase(id=f"c{i}", topic=f"{_TOPICS[i % len(_TOPICS)]}-{i}", n=i) for i in range(1, count + 1)]
+    return [
+        BenchCase(id=f"c{i}", topic=f"{_TOPICS[i % len(_TOPICS)]}-{i}", n=i)
+        for i in range(1, count + 1)
+    ]
 
 
 # -- pytest-promptgate ---------------------------------------------------------------------
@@ -65,7 +80,9 @@ def promptgate_case(case: BenchCase) -> dict[str, Any]:
     }
 
 
-def promptgate_suite(cases: Sequence[BenchCase], api_base: str, versions: Sequence[str] = ("v1", "v2")) -> dict[str, Any]:
+def promptgate_suite(
+    cases: Sequence[BenchCase], api_base: str, versions: Sequence[str] = ("v1", "v2")
+) -> dict[str, Any]:
     return {
         "prompt": PROMPT_ID,
         "model": f"openai/{MODEL}",
@@ -76,14 +93,20 @@ def promptgate_suite(cases: Sequence[BenchCase], api_base: str, versions: Sequen
 
 
 def write_promptgate_suite(
-    directory: Path, cases: Sequence[BenchCase], api_base: str, versions: Sequence[str] = ("v1", "v2"), cases_file: bool = False
+    directory: Path,
+    cases: Sequence[BenchCase],
+    api_base: str,
+    versions: Sequence[str] = ("v1", "v2"),
+    cases_file: bool = False,
 ) -> Path:
     """``bench.promptgate.yaml`` with the cases inline, or in ``bench.cases.jsonl`` (``cases_file``)."""
     path = directory / "bench.promptgate.yaml"
     doc = promptgate_suite(cases, api_base, versions)
     if cases_file:  # how a suite of 10,000 cases is written in practice
         rows = doc.pop("cases")
-        (directory / "bench.cases.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+        (directory / "bench.cases.jsonl").write_text(
+            "".join(json.dumps(row) + "\n" for row in rows)
+        )
         doc["cases_file"] = "bench.cases.jsonl"
     path.write_text(yaml.dump(doc, Dumper=_Dumper, sort_keys=False, width=200))
     return path
@@ -96,7 +119,9 @@ def write_promptgate_suite(
 CLEAN_INSTALL_PLUGINS = ("-p", "promptgate", "-p", "anyio")
 
 
-def promptgate_command(python: str, suite: Path, concurrency: int, report: Path, cache: str) -> list[str]:
+def promptgate_command(
+    python: str, suite: Path, concurrency: int, report: Path, cache: str
+) -> list[str]:
     return [
         python, "-m", "pytest", suite.name, "-q", "-p", "no:cacheprovider", *CLEAN_INSTALL_PLUGINS,
         "--promptgate-concurrency", str(concurrency),
@@ -127,11 +152,20 @@ def read_promptgate_report(path: Path) -> dict[str, Any]:
 # -- promptfoo -----------------------------------------------------------------------------
 
 
-def promptfoo_config(cases: Sequence[BenchCase], api_base: str, versions: Sequence[str] = ("v1", "v2")) -> dict[str, Any]:
+def promptfoo_config(
+    cases: Sequence[BenchCase], api_base: str, versions: Sequence[str] = ("v1", "v2")
+) -> dict[str, Any]:
     return {
         "description": "promptgate benchmark",
-        "prompts": [{"id": label, "label": label, "raw": VERSION_TEMPLATES[label]} for label in versions],
-        "providers": [{"id": f"openai:chat:{MODEL}", "config": {"apiBaseUrl": api_base, "apiKey": API_KEY, "temperature": 0}}],
+        "prompts": [
+            {"id": label, "label": label, "raw": VERSION_TEMPLATES[label]} for label in versions
+        ],
+        "providers": [
+            {
+                "id": f"openai:chat:{MODEL}",
+                "config": {"apiBaseUrl": api_base, "apiKey": API_KEY, "temperature": 0},
+            }
+        ],
         "tests": [
             {
                 "description": case.id,
@@ -147,16 +181,34 @@ def promptfoo_config(cases: Sequence[BenchCase], api_base: str, versions: Sequen
     }
 
 
-def write_promptfoo_config(directory: Path, cases: Sequence[BenchCase], api_base: str, versions: Sequence[str] = ("v1", "v2")) -> Path:
+def write_promptfoo_config(
+    directory: Path,
+    cases: Sequence[BenchCase],
+    api_base: str,
+    versions: Sequence[str] = ("v1", "v2"),
+) -> Path:
     path = directory / "promptfooconfig.yaml"
-    path.write_text(yaml.dump(promptfoo_config(cases, api_base, versions), Dumper=_Dumper, sort_keys=False, width=200))
+    path.write_text(
+        yaml.dump(
+            promptfoo_config(cases, api_base, versions), Dumper=_Dumper, sort_keys=False, width=200
+        )
+    )
     return path
 
 
 def promptfoo_command(binary: Path, config: Path, concurrency: int) -> list[str]:
     # The installed bin directly rather than `npx promptfoo`: npx would add a second Node
     # process (~0.3 s, ~50 MB) that is not promptfoo's own cost.
-    return [str(binary), "eval", "-c", config.name, "--no-write", "-j", str(concurrency), "--no-progress-bar"]
+    return [
+        str(binary),
+        "eval",
+        "-c",
+        config.name,
+        "--no-write",
+        "-j",
+        str(concurrency),
+        "--no-progress-bar",
+    ]
 
 
 def promptfoo_env(base: Mapping[str, str], state_dir: Path, cache: bool) -> dict[str, str]:
@@ -183,7 +235,10 @@ def read_promptfoo_summary(stdout: str) -> dict[str, Any]:
     tail = text[text.rfind("Results:") :] if "Results:" in text else ""
     found: dict[str, Any] = {}
     for count, word in re.findall(r"([\d,]+) (passed|failed|errors?)\b", tail):  # "2,000 passed"
-        found.setdefault({"passed": "passed", "failed": "failed"}.get(word, "errors"), int(count.replace(",", "")))
+        found.setdefault(
+            {"passed": "passed", "failed": "failed"}.get(word, "errors"),
+            int(count.replace(",", "")),
+        )
     return found
 
 
@@ -193,7 +248,7 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # -- the loopback server -------------------------------------------------------------------
 
 
-def start_server(latency_ms: float = 0.0) -> "TimedServer":
+def start_server(latency_ms: float = 0.0) -> TimedServer:
     """The project's FakeOpenAI, with first-request / last-reply timestamps for phase timing."""
     server = TimedServer(latency_ms=latency_ms, retry_after="1")
     return server.start()
@@ -268,11 +323,16 @@ def python_env(base: Mapping[str, str]) -> dict[str, str]:
     plugin and redo pytest's assertion rewriting of it (~1 s); the caches go to a prefix
     directory instead, so that the checkout gets no ``__pycache__`` folders.
     """
-    env = {k: v for k, v in base.items() if k not in ("PYTEST_ADDOPTS", "PYTHONDONTWRITEBYTECODE", "PYTEST_PLUGINS")}
+    env = {
+        k: v
+        for k, v in base.items()
+        if k not in ("PYTEST_ADDOPTS", "PYTHONDONTWRITEBYTECODE", "PYTEST_PLUGINS")
+    }
     env["PYTHONPYCACHEPREFIX"] = str(PYCACHE_DIR)
-    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # pytest commands name their plugins (CLEAN_INSTALL_PLUGINS)
+    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = (
+        "1"  # pytest commands name their plugins (CLEAN_INSTALL_PLUGINS)
+    )
     return env
-
 
 
 @dataclass(frozen=True)
@@ -291,7 +351,9 @@ class Measured:
         return self.user_s + self.sys_s
 
 
-def run_measured(command: Sequence[str], cwd: Path, env: Mapping[str, str], timeout_s: float = 1800.0) -> Measured:
+def run_measured(
+    command: Sequence[str], cwd: Path, env: Mapping[str, str], timeout_s: float = 1800.0
+) -> Measured:
     """Run a command to completion; wall time plus the rusage of it and its reaped descendants.
 
     ``os.wait4`` gives this child's own rusage (user+sys summed over every descendant it
@@ -301,7 +363,9 @@ def run_measured(command: Sequence[str], cwd: Path, env: Mapping[str, str], time
     out_path, err_path = cwd / ".bench-stdout", cwd / ".bench-stderr"
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         started = time.perf_counter()
-        process = subprocess.Popen(list(command), cwd=cwd, env=dict(env), stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            list(command), cwd=cwd, env=dict(env), stdout=out, stderr=err, stdin=subprocess.DEVNULL
+        )
         deadline = started + timeout_s
         tree_rss_kb, next_sample = 0, started
         while True:

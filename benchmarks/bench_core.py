@@ -64,7 +64,9 @@ def child(args: argparse.Namespace) -> None:
         started = time.perf_counter()
         import_litellm()
         import_s = time.perf_counter() - started
-    settings = RunSettings(concurrency=args.concurrency, cache_dir=Path(args.cache_dir), cache_mode=args.cache_mode)
+    settings = RunSettings(
+        concurrency=args.concurrency, cache_dir=Path(args.cache_dir), cache_mode=args.cache_mode
+    )
     cpu_started = time.process_time()
     outcome = run_jobs(jobs, settings)
     run_cpu_s = time.process_time() - cpu_started
@@ -91,7 +93,7 @@ def stub_litellm() -> None:
 
     from pytest_promptgate import client, runner
 
-    async def canned(self, litellm, model, messages, params):  # noqa: ANN001 - mirrors ModelClient._call
+    async def canned(self, litellm, model, messages, params):
         text = messages[-1]["content"].removeprefix("reply: ")
         message = SimpleNamespace(content=text)
         return SimpleNamespace(
@@ -101,7 +103,9 @@ def stub_litellm() -> None:
         )
 
     client.ModelClient._call = canned
-    client.import_litellm = runner.import_litellm = lambda: SimpleNamespace(close_litellm_async_clients=_no_op)
+    client.import_litellm = runner.import_litellm = lambda: SimpleNamespace(
+        close_litellm_async_clients=_no_op
+    )
 
 
 async def _no_op() -> None:
@@ -109,8 +113,21 @@ async def _no_op() -> None:
 
 
 def measure(args: argparse.Namespace, cache_mode: str) -> dict:
-    command = [sys.executable, __file__, "--child", "--port", str(args.port), "--cases", str(args.cases),
-               "--concurrency", str(args.concurrency), "--cache-dir", args.cache_dir, "--cache-mode", cache_mode]
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        "--port",
+        str(args.port),
+        "--cases",
+        str(args.cases),
+        "--concurrency",
+        str(args.concurrency),
+        "--cache-dir",
+        args.cache_dir,
+        "--cache-mode",
+        cache_mode,
+    ]
     if args.stub_litellm:
         command.append("--stub-litellm")
     started = time.perf_counter()
@@ -129,16 +146,23 @@ def measure(args: argparse.Namespace, cache_mode: str) -> dict:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--cases", type=int, default=200)
     parser.add_argument("--latency-ms", type=float, default=200.0)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--rerun-cached", action="store_true")
-    parser.add_argument("--fault-every", type=int, default=0, help="server: every N-th call gets --fault")
+    parser.add_argument(
+        "--fault-every", type=int, default=0, help="server: every N-th call gets --fault"
+    )
     parser.add_argument("--fault", default="429")
     parser.add_argument("--retry-after", default="1", help="server: Retry-After sent with 429")
-    parser.add_argument("--stub-litellm", action="store_true",
-                        help="replace the litellm call by a canned reply: measures the engine's own CPU")
+    parser.add_argument(
+        "--stub-litellm",
+        action="store_true",
+        help="replace the litellm call by a canned reply: measures the engine's own CPU",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--cache-dir", default="", help=argparse.SUPPRESS)
@@ -150,9 +174,21 @@ def main() -> int:
 
     args.port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "pytest_promptgate.testing.openai_server", "--port", str(args.port),
-         "--latency-ms", str(args.latency_ms), "--fault-every", str(args.fault_every), "--fault", args.fault,
-         "--retry-after", args.retry_after],
+        [
+            sys.executable,
+            "-m",
+            "pytest_promptgate.testing.openai_server",
+            "--port",
+            str(args.port),
+            "--latency-ms",
+            str(args.latency_ms),
+            "--fault-every",
+            str(args.fault_every),
+            "--fault",
+            args.fault,
+            "--retry-after",
+            args.retry_after,
+        ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
@@ -171,19 +207,27 @@ def main() -> int:
 
     ideal = args.cases * args.latency_ms / 1000.0 / args.concurrency
     faults = f", every {args.fault_every}th call answered {args.fault}" if args.fault_every else ""
-    print(f"{args.cases} cases, {args.latency_ms:.0f} ms latency{faults}, concurrency {args.concurrency}; "
-          f"ideal model-call phase {ideal:.2f} s  (load average {os.getloadavg()[0]:.1f})")
-    print(f"{'run':<9} {'phase s':>8} {'x ideal':>8} {'process s':>10} {'cpu s':>7} {'ms cpu/case':>12} "
-          f"{'import s':>9} {'rss MB':>7} {'calls':>6} {'hits':>6} {'passed':>7} {'errors':>7} litellm")
+    print(
+        f"{args.cases} cases, {args.latency_ms:.0f} ms latency{faults}, concurrency {args.concurrency}; "
+        f"ideal model-call phase {ideal:.2f} s  (load average {os.getloadavg()[0]:.1f})"
+    )
+    print(
+        f"{'run':<9} {'phase s':>8} {'x ideal':>8} {'process s':>10} {'cpu s':>7} {'ms cpu/case':>12} "
+        f"{'import s':>9} {'rss MB':>7} {'calls':>6} {'hits':>6} {'passed':>7} {'errors':>7} litellm"
+    )
     for name, r in runs:
         ratio = f"{r['model_phase_s'] / ideal:.2f}" if ideal else "-"
-        print(f"{name:<9} {r['model_phase_s']:>8.2f} {ratio:>8} {r['process_wall_s']:>10.2f} "
-              f"{r['process_cpu_s']:>7.2f} {r['run_cpu_ms_per_case']:>12.3f} "
-              f"{r['import_s']:>9.2f} {r['peak_rss_mb']:>7.0f} "
-              f"{r['calls']:>6} {r['cache_hits']:>6} {r['passed']:>7} {r['errors']:>7} "
-              f"{'imported' if r['litellm_imported'] else 'not imported'}")
-    print("ms cpu/case: CPU of run_jobs alone per case (interpreter start and litellm import excluded;"
-          " import s: wall time of importing litellm, part of process s)")
+        print(
+            f"{name:<9} {r['model_phase_s']:>8.2f} {ratio:>8} {r['process_wall_s']:>10.2f} "
+            f"{r['process_cpu_s']:>7.2f} {r['run_cpu_ms_per_case']:>12.3f} "
+            f"{r['import_s']:>9.2f} {r['peak_rss_mb']:>7.0f} "
+            f"{r['calls']:>6} {r['cache_hits']:>6} {r['passed']:>7} {r['errors']:>7} "
+            f"{'imported' if r['litellm_imported'] else 'not imported'}"
+        )
+    print(
+        "ms cpu/case: CPU of run_jobs alone per case (interpreter start and litellm import excluded;"
+        " import s: wall time of importing litellm, part of process s)"
+    )
     return 0
 
 

@@ -32,7 +32,10 @@ sys.path.insert(0, str(ROOT))
 CALLS_FOR_LAYOUT = 20
 LAYOUT_PROMPT = [
     {"role": "system", "content": "Classify the ticket as billing, bug, feature or account."},
-    {"role": "user", "content": "I was charged twice for my March subscription, please refund one."},
+    {
+        "role": "user",
+        "content": "I was charged twice for my March subscription, please refund one.",
+    },
 ]
 
 
@@ -108,10 +111,13 @@ def render(version: dict[str, Any], variables: dict[str, Any]) -> list[dict[str,
         templates = version["messages"]
     else:
         templates = [
-            {"role": role, "content": version[role]} for role in ("system", "user") if role in version
+            {"role": role, "content": version[role]}
+            for role in ("system", "user")
+            if role in version
         ]
     return [
-        {"role": m["role"], "content": env.from_string(m["content"]).render(**variables)} for m in templates
+        {"role": m["role"], "content": env.from_string(m["content"]).render(**variables)}
+        for m in templates
     ]
 
 
@@ -158,7 +164,9 @@ def check(expectation: dict[str, Any], output: str) -> tuple[bool, str]:
     return ok != negate, kind
 
 
-async def call_all(model: str, jobs: list[tuple[list[dict[str, str]], dict[str, Any]]], concurrency: int):
+async def call_all(
+    model: str, jobs: list[tuple[list[dict[str, str]], dict[str, Any]]], concurrency: int
+):
     import litellm
 
     semaphore = asyncio.Semaphore(concurrency)
@@ -174,7 +182,11 @@ async def call_all(model: str, jobs: list[tuple[list[dict[str, str]], dict[str, 
 
 
 def run_examples(
-    paths: list[Path], model: str, concurrency: int, show_failures: bool, only: list[str] | None = None
+    paths: list[Path],
+    model: str,
+    concurrency: int,
+    show_failures: bool,
+    only: list[str] | None = None,
 ) -> None:
     process_started = time.perf_counter()
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")

@@ -21,14 +21,25 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _workloads as wl  # noqa: E402
+import _workloads as wl
 
-HEAVY = ("litellm", "openai", "httpx", "aiohttp", "tiktoken", "jinja2", "jsonschema", "tabulate", "yaml", "pydantic")
+HEAVY = (
+    "litellm",
+    "openai",
+    "httpx",
+    "aiohttp",
+    "tiktoken",
+    "jinja2",
+    "jsonschema",
+    "tabulate",
+    "yaml",
+    "pydantic",
+)
 
 _RECORDING_CONFTEST = """
 import json, sys
@@ -62,15 +73,20 @@ def _env() -> dict[str, str]:
 
 def time_runs(runs: int, python: str) -> dict[str, dict[str, float]]:
     directory = _trivial_project(with_recorder=False)
-    variants = {"enabled": [python, "-m", "pytest", "-q"], "disabled": [python, "-m", "pytest", "-q", "-p", "no:promptgate"]}
+    variants = {
+        "enabled": [python, "-m", "pytest", "-q"],
+        "disabled": [python, "-m", "pytest", "-q", "-p", "no:promptgate"],
+    }
     samples: dict[str, list[wl.Measured]] = {name: [] for name in variants}
-    for name, command in variants.items():  # one warm-up each: bytecode caches, page cache
+    for command in variants.values():  # one warm-up each: bytecode caches, page cache
         wl.run_measured(command, directory, _env())
     for _ in range(runs):
         for name, command in variants.items():
             measured = wl.run_measured(command, directory, _env())
             if measured.returncode != 0:
-                sys.exit(f"`{' '.join(command)}` exited {measured.returncode}:\n{measured.stdout[-2000:]}{measured.stderr[-2000:]}")
+                sys.exit(
+                    f"`{' '.join(command)}` exited {measured.returncode}:\n{measured.stdout[-2000:]}{measured.stderr[-2000:]}"
+                )
             samples[name].append(measured)
     return {
         name: {
@@ -85,7 +101,13 @@ def time_runs(runs: int, python: str) -> dict[str, dict[str, float]]:
 
 def modules_loaded(python: str) -> dict[str, object]:
     directory = _trivial_project(with_recorder=True)
-    done = subprocess.run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=directory, env=_env(), capture_output=True, text=True)
+    done = subprocess.run(
+        [python, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=directory,
+        env=_env(),
+        capture_output=True,
+        text=True,
+    )
     try:
         return json.loads((directory / "modules.json").read_text())
     except OSError:
@@ -99,10 +121,18 @@ def import_times(python: str, top: int = 8) -> tuple[float, list[tuple[float, st
     assertion-rewriting importer, so the top-level module may not get a line of its own.
     """
     directory = _trivial_project(with_recorder=False)
-    done = subprocess.run([python, "-X", "importtime", "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=directory, env=_env(), capture_output=True, text=True)
+    done = subprocess.run(
+        [python, "-X", "importtime", "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=directory,
+        env=_env(),
+        capture_output=True,
+        text=True,
+    )
     rows: list[tuple[float, str]] = []
     for line in done.stderr.splitlines():
-        fields = line.removeprefix("import time:").split("|") if line.startswith("import time:") else []
+        fields = (
+            line.removeprefix("import time:").split("|") if line.startswith("import time:") else []
+        )
         if len(fields) != 3:
             continue
         self_us, _, module = (field.strip() for field in fields)
@@ -112,10 +142,16 @@ def import_times(python: str, top: int = 8) -> tuple[float, list[tuple[float, st
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=15, help="timed runs per variant (default 15)")
-    parser.add_argument("--python", default=sys.executable, help="interpreter with pytest-promptgate installed")
-    parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
+    parser.add_argument(
+        "--python", default=sys.executable, help="interpreter with pytest-promptgate installed"
+    )
+    parser.add_argument(
+        "--json", type=Path, default=None, help="also write the figures to this JSON file"
+    )
     args = parser.parse_args(argv)
     global SCRATCH
     SCRATCH = Path(tempfile.mkdtemp(prefix="promptgate-startup-"))
@@ -130,32 +166,69 @@ def _measure_and_report(args: argparse.Namespace) -> int:
 
     loaded = modules_loaded(args.python)
     if not loaded.get("plugin_active"):
-        print("warning: the promptgate plugin is not active in this interpreter (is the package installed?)", file=sys.stderr)
+        print(
+            "warning: the promptgate plugin is not active in this interpreter (is the package installed?)",
+            file=sys.stderr,
+        )
     load_before = os.getloadavg()[0]
     figures = time_runs(args.runs, args.python)
     load_after = os.getloadavg()[0]
     on, off = figures["enabled"], figures["disabled"]
     extra_wall, extra_cpu = on["wall_ms"] - off["wall_ms"], on["cpu_ms"] - off["cpu_ms"]
     rows = [
-        ["plugin enabled", f"{on['wall_ms']:.0f}", f"{on['wall_ms_min']:.0f}", f"{on['cpu_ms']:.0f}", f"{on['rss_mb']:.0f}"],
-        ["-p no:promptgate", f"{off['wall_ms']:.0f}", f"{off['wall_ms_min']:.0f}", f"{off['cpu_ms']:.0f}", f"{off['rss_mb']:.0f}"],
-        ["difference", f"{extra_wall:+.0f}", f"{on['wall_ms_min'] - off['wall_ms_min']:+.0f}", f"{extra_cpu:+.0f}", f"{on['rss_mb'] - off['rss_mb']:+.0f}"],
+        [
+            "plugin enabled",
+            f"{on['wall_ms']:.0f}",
+            f"{on['wall_ms_min']:.0f}",
+            f"{on['cpu_ms']:.0f}",
+            f"{on['rss_mb']:.0f}",
+        ],
+        [
+            "-p no:promptgate",
+            f"{off['wall_ms']:.0f}",
+            f"{off['wall_ms_min']:.0f}",
+            f"{off['cpu_ms']:.0f}",
+            f"{off['rss_mb']:.0f}",
+        ],
+        [
+            "difference",
+            f"{extra_wall:+.0f}",
+            f"{on['wall_ms_min'] - off['wall_ms_min']:+.0f}",
+            f"{extra_cpu:+.0f}",
+            f"{on['rss_mb'] - off['rss_mb']:+.0f}",
+        ],
     ]
-    print(f"`python -m pytest -q`, one trivial test, no suites; medians of {args.runs} interleaved runs each\n")
-    print(tabulate(rows, headers=["", "wall ms (median)", "wall ms (min)", "CPU ms (median)", "peak RSS MB"], disable_numparse=True))
+    print(
+        f"`python -m pytest -q`, one trivial test, no suites; medians of {args.runs} interleaved runs each\n"
+    )
+    print(
+        tabulate(
+            rows,
+            headers=["", "wall ms (median)", "wall ms (min)", "CPU ms (median)", "peak RSS MB"],
+            disable_numparse=True,
+        )
+    )
     import_ms, heaviest = import_times(args.python)
-    print(f"\nimport of the plugin's own modules (python -X importtime, sum of self times): {import_ms:.1f} ms")
+    print(
+        f"\nimport of the plugin's own modules (python -X importtime, sum of self times): {import_ms:.1f} ms"
+    )
     for self_ms, module in heaviest:
         print(f"  {self_ms:7.1f} ms  {module}")
     heavy = loaded.get("heavy") or []
-    print(f"\nheavy modules in sys.modules at session end: {', '.join(heavy) if heavy else 'none'} (checked: {', '.join(HEAVY)})")
+    print(
+        f"\nheavy modules in sys.modules at session end: {', '.join(heavy) if heavy else 'none'} (checked: {', '.join(HEAVY)})"
+    )
     print(f"plugin modules imported: {', '.join(loaded.get('promptgate_modules') or []) or 'none'}")
     litellm_free = "litellm" not in heavy
     # The verdict uses CPU time: start-up is single-threaded, so on an idle machine CPU ~ wall,
     # while on a shared one wall time mostly measures the neighbours.
     verdict = "met" if extra_cpu < 50 else "MISSED"
-    print(f"\ntarget: under 50 ms more with the plugin -> {extra_cpu:+.0f} ms CPU ({extra_wall:+.0f} ms wall): {verdict}; litellm not imported: {'yes' if litellm_free else 'NO'}")
-    print(f"load average {load_before:.1f} before, {load_after:.1f} after ({os.cpu_count()} CPUs); above the CPU count, wall times are noise")
+    print(
+        f"\ntarget: under 50 ms more with the plugin -> {extra_cpu:+.0f} ms CPU ({extra_wall:+.0f} ms wall): {verdict}; litellm not imported: {'yes' if litellm_free else 'NO'}"
+    )
+    print(
+        f"load average {load_before:.1f} before, {load_after:.1f} after ({os.cpu_count()} CPUs); above the CPU count, wall times are noise"
+    )
     if args.json:
         args.json.write_text(json.dumps({"runs": args.runs, "figures": figures, "difference_wall_ms": extra_wall, "difference_cpu_ms": extra_cpu,
                                          "import_ms": import_ms, "heaviest": heaviest, "modules": loaded}, indent=2))  # fmt: skip

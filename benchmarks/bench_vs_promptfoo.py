@@ -33,13 +33,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _workloads as wl  # noqa: E402
+import _workloads as wl
 
 PROMPTFOO_VERSION = "0.121.20"
 DEFAULT_PROMPTFOO_DIR = Path.home() / ".cache" / "promptgate-bench" / "promptfoo"
@@ -90,7 +91,9 @@ def ensure_promptfoo(directory: Path) -> Path:
     if binary.exists() and installed == PROMPTFOO_VERSION:
         return binary
     if os.environ.get(NETNS_MARK):
-        sys.exit(f"promptfoo {PROMPTFOO_VERSION} is not installed in {directory} and this namespace has no network")
+        sys.exit(
+            f"promptfoo {PROMPTFOO_VERSION} is not installed in {directory} and this namespace has no network"
+        )
     npm = shutil.which("npm")
     if npm is None:
         sys.exit("npm not found: install Node.js 20+ or pass --skip-promptfoo")
@@ -98,9 +101,19 @@ def ensure_promptfoo(directory: Path) -> Path:
     manifest = directory / "package.json"
     if not manifest.exists():
         manifest.write_text('{"name": "promptgate-bench-promptfoo", "private": true}\n')
-    print(f"installing promptfoo {PROMPTFOO_VERSION} into {directory} (about 2 minutes)...", flush=True)
+    print(
+        f"installing promptfoo {PROMPTFOO_VERSION} into {directory} (about 2 minutes)...",
+        flush=True,
+    )
     subprocess.run(
-        [npm, "install", f"promptfoo@{PROMPTFOO_VERSION}", "--no-audit", "--no-fund", "--loglevel=error"],
+        [
+            npm,
+            "install",
+            f"promptfoo@{PROMPTFOO_VERSION}",
+            "--no-audit",
+            "--no-fund",
+            "--loglevel=error",
+        ],
         cwd=directory,
         check=True,
     )
@@ -111,18 +124,32 @@ def enter_loopback_namespace(disabled: bool) -> str:
     """Re-exec under `unshare -rn` once; inside, bring `lo` up. Returns how the network is isolated."""
     if os.environ.get(NETNS_MARK):
         subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
-        return "loopback-only network namespace (unshare -rn)" + ("" if _internet_unreachable() else " - BUT an outside address answered")
+        return "loopback-only network namespace (unshare -rn)" + (
+            "" if _internet_unreachable() else " - BUT an outside address answered"
+        )
     if disabled:
         return "host network (--no-netns): promptfoo's telemetry switches only"
     if shutil.which("unshare") is None or shutil.which("ip") is None:
-        print("warning: unshare or ip missing; running on the host network with telemetry switches only", file=sys.stderr)
+        print(
+            "warning: unshare or ip missing; running on the host network with telemetry switches only",
+            file=sys.stderr,
+        )
         return "host network (unshare unavailable): promptfoo's telemetry switches only"
-    probe = subprocess.run(["unshare", "-rn", "ip", "link", "set", "lo", "up"], capture_output=True, text=True)
+    probe = subprocess.run(
+        ["unshare", "-rn", "ip", "link", "set", "lo", "up"], capture_output=True, text=True
+    )
     if probe.returncode != 0:
-        print(f"warning: `unshare -rn` failed ({probe.stderr.strip()}); running on the host network", file=sys.stderr)
+        print(
+            f"warning: `unshare -rn` failed ({probe.stderr.strip()}); running on the host network",
+            file=sys.stderr,
+        )
         return "host network (unshare -rn failed): promptfoo's telemetry switches only"
     env = dict(os.environ, **{NETNS_MARK: "1"})
-    os.execvpe("unshare", ["unshare", "-rn", sys.executable, str(Path(__file__).resolve()), *sys.argv[1:]], env)
+    os.execvpe(
+        "unshare",
+        ["unshare", "-rn", sys.executable, str(Path(__file__).resolve()), *sys.argv[1:]],
+        env,
+    )
     raise AssertionError("unreachable")
 
 
@@ -167,7 +194,18 @@ def run_promptgate(
     env.update(LITELLM_ENV)
     server.configure(latency_ms, fault_every)
     measured = wl.run_measured(command, run_dir, env)
-    return _figures(workload, "promptgate", server, measured, len(cases) * len(versions), wl.read_promptgate_report(report), latency_ms, concurrency, note, run_dir)
+    return _figures(
+        workload,
+        "promptgate",
+        server,
+        measured,
+        len(cases) * len(versions),
+        wl.read_promptgate_report(report),
+        latency_ms,
+        concurrency,
+        note,
+        run_dir,
+    )
 
 
 def run_promptfoo(
@@ -188,19 +226,43 @@ def run_promptfoo(
     config = run_dir / "promptfooconfig.yaml"
     if not config.exists():
         wl.write_promptfoo_config(run_dir, cases, server.base_url, versions)
-    env = wl.promptfoo_env({k: v for k, v in os.environ.items() if k != NETNS_MARK}, run_dir / ".promptfoo", cache)
+    env = wl.promptfoo_env(
+        {k: v for k, v in os.environ.items() if k != NETNS_MARK}, run_dir / ".promptfoo", cache
+    )
     server.configure(latency_ms, fault_every)
     measured = wl.run_measured(wl.promptfoo_command(binary, config, concurrency), run_dir, env)
-    return _figures(workload, "promptfoo", server, measured, len(cases) * len(versions), wl.read_promptfoo_summary(measured.stdout), latency_ms, concurrency, note, run_dir)
+    return _figures(
+        workload,
+        "promptfoo",
+        server,
+        measured,
+        len(cases) * len(versions),
+        wl.read_promptfoo_summary(measured.stdout),
+        latency_ms,
+        concurrency,
+        note,
+        run_dir,
+    )
 
 
 def _figures(
-    workload: str, tool: str, server: wl.TimedServer, measured: wl.Measured, items: int, results: dict[str, Any],
-    latency_ms: float, concurrency: int, note: str, run_dir: Path,
+    workload: str,
+    tool: str,
+    server: wl.TimedServer,
+    measured: wl.Measured,
+    items: int,
+    results: dict[str, Any],
+    latency_ms: float,
+    concurrency: int,
+    note: str,
+    run_dir: Path,
 ) -> RunFigures:
     if measured.returncode != 0:
         tail = (measured.stdout[-1500:] + "\n" + measured.stderr[-1500:]).strip()
-        print(f"  [{workload}/{tool}] exit {measured.returncode} in {run_dir}; output tail:\n{tail}\n", file=sys.stderr)
+        print(
+            f"  [{workload}/{tool}] exit {measured.returncode} in {run_dir}; output tail:\n{tail}\n",
+            file=sys.stderr,
+        )
     figures = RunFigures(
         workload=workload,
         tool=tool,
@@ -218,7 +280,10 @@ def _figures(
         tree_rss_mb=measured.tree_rss_mb,
         workers=int(results.get("call_workers") or 0),
     )
-    print(f"  {workload:<10} {tool:<10} wall {figures.wall_s:6.1f} s  cpu {figures.cpu_s:6.1f} s  rss {figures.max_rss_mb:5.0f} MB (tree {figures.tree_rss_mb:5.0f} MB)  calls {figures.calls}  {results}", flush=True)
+    print(
+        f"  {workload:<10} {tool:<10} wall {figures.wall_s:6.1f} s  cpu {figures.cpu_s:6.1f} s  rss {figures.max_rss_mb:5.0f} MB (tree {figures.tree_rss_mb:5.0f} MB)  calls {figures.calls}  {results}",
+        flush=True,
+    )
     return figures
 
 
@@ -263,7 +328,9 @@ print(json.dumps({"import_cpu_s": c1 - c0, "import_wall_s": w1 - w0, "calls_cpu_
 """
 
 
-def run_litellm_alone(server: wl.TimedServer, calls: int, concurrency: int = CONCURRENCY) -> dict[str, Any]:
+def run_litellm_alone(
+    server: wl.TimedServer, calls: int, concurrency: int = CONCURRENCY
+) -> dict[str, Any]:
     server.configure(0.0)
     env = dict(wl.python_env(os.environ), **LITELLM_ENV)
     done = subprocess.run(
@@ -276,7 +343,10 @@ def run_litellm_alone(server: wl.TimedServer, calls: int, concurrency: int = CON
     probe = json.loads(done.stdout.strip().splitlines()[-1])
     probe["cpu_ms_per_call"] = 1000.0 * probe["calls_cpu_s"] / calls
     probe["server_calls"] = server.calls
-    print(f"  litellm alone: import {probe['import_cpu_s']:.2f} s CPU, {probe['cpu_ms_per_call']:.2f} ms CPU per call ({calls} calls)", flush=True)
+    print(
+        f"  litellm alone: import {probe['import_cpu_s']:.2f} s CPU, {probe['cpu_ms_per_call']:.2f} ms CPU per call ({calls} calls)",
+        flush=True,
+    )
     return probe
 
 
@@ -289,7 +359,15 @@ def pytest_per_test_cpu(tests: int, baseline_cpu_s: float, runs: int = 3) -> flo
         f"import pytest\n\n@pytest.mark.parametrize('i', range({tests}))\ndef test_many(i):\n    assert i >= 0\n"
     )
     env = wl.python_env(os.environ)
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *wl.CLEAN_INSTALL_PLUGINS]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        *wl.CLEAN_INSTALL_PLUGINS,
+    ]
     many = statistics.median(wl.run_measured(command, run_dir, env).cpu_s for _ in range(runs))
     return max(0.0, many - baseline_cpu_s) / tests
 
@@ -299,16 +377,47 @@ def pytest_baseline_cpu(runs: int = 3) -> float:
     run_dir = Path(tempfile.mkdtemp(prefix="pg-baseline-", dir=SCRATCH))
     (run_dir / "test_trivial.py").write_text("def test_trivial():\n    assert True\n")
     env = wl.python_env(os.environ)
-    samples = [wl.run_measured([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *wl.CLEAN_INSTALL_PLUGINS], run_dir, env).cpu_s for _ in range(runs)]
+    samples = [
+        wl.run_measured(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                *wl.CLEAN_INSTALL_PLUGINS,
+            ],
+            run_dir,
+            env,
+        ).cpu_s
+        for _ in range(runs)
+    ]
     return statistics.median(samples)
 
 
 def litellm_imported_on_cached_run(directory: Path) -> bool | None:
     """A third, untimed cached run under `-X importtime`: did litellm get imported at all?"""
     env = dict(wl.python_env(os.environ), **LITELLM_ENV)
-    command = [sys.executable, "-X", "importtime", "-m", "pytest", "bench.promptgate.yaml", "-q", "-p", "no:cacheprovider", *wl.CLEAN_INSTALL_PLUGINS, "--promptgate-cache", "readwrite"]
+    command = [
+        sys.executable,
+        "-X",
+        "importtime",
+        "-m",
+        "pytest",
+        "bench.promptgate.yaml",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        *wl.CLEAN_INSTALL_PLUGINS,
+        "--promptgate-cache",
+        "readwrite",
+    ]
     done = subprocess.run(command, cwd=directory, env=env, capture_output=True, text=True)
-    return any(line.startswith("import time:") and line.split("|")[-1].strip() == "litellm" for line in done.stderr.splitlines())
+    return any(
+        line.startswith("import time:") and line.split("|")[-1].strip() == "litellm"
+        for line in done.stderr.splitlines()
+    )
 
 
 def profile_summary(profile_path: Path, top: int = 15) -> str:
@@ -325,7 +434,12 @@ def profile_summary(profile_path: Path, top: int = 15) -> str:
     total = sum(by_package.values()) or 1.0
     groups: dict[str, float] = {}
     for package, seconds in by_package.items():
-        groups[_GROUPS.get(package, "everything else (stdlib, C builtins, import machinery)")] = groups.get(_GROUPS.get(package, "everything else (stdlib, C builtins, import machinery)"), 0.0) + seconds
+        groups[_GROUPS.get(package, "everything else (stdlib, C builtins, import machinery)")] = (
+            groups.get(
+                _GROUPS.get(package, "everything else (stdlib, C builtins, import machinery)"), 0.0
+            )
+            + seconds
+        )
     lines = ["own CPU by layer (cProfile tottime; the profiler inflates small calls):"]
     for group, seconds in sorted(groups.items(), key=lambda kv: -kv[1]):
         lines.append(f"  {group:<60} {seconds:7.2f} s  {100 * seconds / total:5.1f}%")
@@ -335,7 +449,10 @@ def profile_summary(profile_path: Path, top: int = 15) -> str:
     lines.append(f"top {top} functions by own time:")
     for tottime, cumtime, label in sorted(rows, reverse=True)[:top]:
         lines.append(f"  {tottime:7.2f} s own  {cumtime:7.2f} s cum  {label}")
-    ours = sorted(((cum, own, label) for own, cum, label in rows if label.startswith("pytest_promptgate:")), reverse=True)
+    ours = sorted(
+        ((cum, own, label) for own, cum, label in rows if label.startswith("pytest_promptgate:")),
+        reverse=True,
+    )
     lines.append(f"top {top} pytest_promptgate functions by cumulative time (callees included):")
     for cumtime, tottime, label in ours[:top]:
         lines.append(f"  {cumtime:7.2f} s cum  {tottime:7.2f} s own  {label}")
@@ -366,7 +483,11 @@ def _package_of(filename: str) -> str:
     if "pytest_promptgate" in parts:
         return "pytest_promptgate"
     if "python3.11" in parts or "lib" in parts:
-        tail = parts[parts.index("lib") + 2 :] if "lib" in parts and len(parts) > parts.index("lib") + 2 else parts[-1:]
+        tail = (
+            parts[parts.index("lib") + 2 :]
+            if "lib" in parts and len(parts) > parts.index("lib") + 2
+            else parts[-1:]
+        )
         return "stdlib:" + tail[0].removesuffix(".py")
     return "other"
 
@@ -401,7 +522,21 @@ def render_table(runs: Sequence[RunFigures]) -> str:
                 _ratio(partner.cpu_ms_per_case, run.cpu_ms_per_case), _ratio(partner.max_rss_mb, run.max_rss_mb),
                 _ratio(partner.tree_rss_mb, run.tree_rss_mb), "", "", "", "",
             ])  # fmt: skip
-    headers = ["workload", "tool", "wall s", "x ideal", "call phase s", "CPU s", "CPU ms/case", "peak RSS MB", "all procs MB", "calls", "429s", "pass/fail/err", "exit"]
+    headers = [
+        "workload",
+        "tool",
+        "wall s",
+        "x ideal",
+        "call phase s",
+        "CPU s",
+        "CPU ms/case",
+        "peak RSS MB",
+        "all procs MB",
+        "calls",
+        "429s",
+        "pass/fail/err",
+        "exit",
+    ]
     return tabulate(rows, headers=headers, disable_numparse=True)
 
 
@@ -426,41 +561,107 @@ def evaluate_targets(runs: Sequence[RunFigures], extras: dict[str, Any]) -> list
     rows: list[list[str]] = []
     a, a_pf = find("a"), find("a", "promptfoo")
     if a:
-        rows.append(["(a) wall <= 1.15 x ideal", f"{a.wall_s:.1f} s = {a.wall_s / a.ideal_s:.2f} x {a.ideal_s:.1f} s", verdict(a.wall_s <= 1.15 * a.ideal_s)])
+        rows.append(
+            [
+                "(a) wall <= 1.15 x ideal",
+                f"{a.wall_s:.1f} s = {a.wall_s / a.ideal_s:.2f} x {a.ideal_s:.1f} s",
+                verdict(a.wall_s <= 1.15 * a.ideal_s),
+            ]
+        )
         if a_pf:
-            rows.append(["(a) faster than promptfoo", f"{a.wall_s:.1f} s vs {a_pf.wall_s:.1f} s", verdict(a.wall_s < a_pf.wall_s)])
+            rows.append(
+                [
+                    "(a) faster than promptfoo",
+                    f"{a.wall_s:.1f} s vs {a_pf.wall_s:.1f} s",
+                    verdict(a.wall_s < a_pf.wall_s),
+                ]
+            )
     b, b1, b_pf = find("b"), find("b 1 proc"), find("b", "promptfoo")
     for run in (b, b1):
         if run and b_pf:
-            rows.append([f"(b) CPU/case below promptfoo's ({run.workload})", f"{run.cpu_ms_per_case:.2f} vs {b_pf.cpu_ms_per_case:.2f} ms", verdict(run.cpu_ms_per_case < b_pf.cpu_ms_per_case)])
+            rows.append(
+                [
+                    f"(b) CPU/case below promptfoo's ({run.workload})",
+                    f"{run.cpu_ms_per_case:.2f} vs {b_pf.cpu_ms_per_case:.2f} ms",
+                    verdict(run.cpu_ms_per_case < b_pf.cpu_ms_per_case),
+                ]
+            )
     share = extras.get("engine_share")
     if share:
-        rows.append(["(b) engine share < 0.5 ms/case (all but litellm)", f"{share['engine_ms_per_case']:.2f} ms", verdict(share["engine_ms_per_case"] < 0.5)])
-        rows.append(["(b) ... without pytest's own per-test cost", f"{share['plugin_ms_per_case']:.2f} ms", verdict(share["plugin_ms_per_case"] < 0.5)])
+        rows.append(
+            [
+                "(b) engine share < 0.5 ms/case (all but litellm)",
+                f"{share['engine_ms_per_case']:.2f} ms",
+                verdict(share["engine_ms_per_case"] < 0.5),
+            ]
+        )
+        rows.append(
+            [
+                "(b) ... without pytest's own per-test cost",
+                f"{share['plugin_ms_per_case']:.2f} ms",
+                verdict(share["plugin_ms_per_case"] < 0.5),
+            ]
+        )
     c = find("c")
     if c:
         scaled = "" if c.items == 2000 else f" ({c.items} cases; the target is for 2,000)"
-        rows.append(["(c) cached run < 3 s wall", f"{c.wall_s:.2f} s{scaled}", verdict(c.wall_s < 3.0)])
+        rows.append(
+            ["(c) cached run < 3 s wall", f"{c.wall_s:.2f} s{scaled}", verdict(c.wall_s < 3.0)]
+        )
         imported = extras.get("cached_run_imports_litellm")
-        rows.append(["(c) cached run does not import litellm", "imports litellm" if imported else ("no litellm import" if imported is False else "not checked"), verdict(None if imported is None else not imported)])
+        rows.append(
+            [
+                "(c) cached run does not import litellm",
+                "imports litellm"
+                if imported
+                else ("no litellm import" if imported is False else "not checked"),
+                verdict(None if imported is None else not imported),
+            ]
+        )
     d = find("d")
     if d:
         complete = d.results.get("passed") == d.items and d.results.get("errors") == 0
-        rows.append(["(d) no result lost", f"{d.results.get('passed')}/{d.items} passed, {d.results.get('errors')} errors", verdict(complete)])
+        rows.append(
+            [
+                "(d) no result lost",
+                f"{d.results.get('passed')}/{d.items} passed, {d.results.get('errors')} errors",
+                verdict(complete),
+            ]
+        )
         if a:
-            rows.append(["(d) wall <= 1.3 x (a)", f"{d.wall_s:.1f} s = {d.wall_s / a.wall_s:.2f} x (a)", verdict(d.wall_s <= 1.3 * a.wall_s)])
+            rows.append(
+                [
+                    "(d) wall <= 1.3 x (a)",
+                    f"{d.wall_s:.1f} s = {d.wall_s / a.wall_s:.2f} x (a)",
+                    verdict(d.wall_s <= 1.3 * a.wall_s),
+                ]
+            )
     for m in (find("m"), find("m 1 proc")):
         if m:
             scaled = "" if m.items == 10000 else f" ({m.items} cases; the target is for 10,000)"
             who = f"{m.workers} call workers + pytest, all together" if m.workers else "one process"
-            rows.append([f"(m) peak RSS < 400 MB ({m.workload})", f"{m.tree_rss_mb:.0f} MB, {who}{scaled}", verdict(m.tree_rss_mb < 400)])
+            rows.append(
+                [
+                    f"(m) peak RSS < 400 MB ({m.workload})",
+                    f"{m.tree_rss_mb:.0f} MB, {who}{scaled}",
+                    verdict(m.tree_rss_mb < 400),
+                ]
+            )
     i = find("i")
     if i and i.phase_s:
-        rows.append(["(issue 2) call phase <= 1.3 x 5 s", f"{i.phase_s:.2f} s = {i.phase_s / i.ideal_s:.2f} x; whole process {i.wall_s:.1f} s", verdict(i.phase_s <= 1.3 * i.ideal_s)])
+        rows.append(
+            [
+                "(issue 2) call phase <= 1.3 x 5 s",
+                f"{i.phase_s:.2f} s = {i.phase_s / i.ideal_s:.2f} x; whole process {i.wall_s:.1f} s",
+                verdict(i.phase_s <= 1.3 * i.ideal_s),
+            ]
+        )
     return rows
 
 
-def engine_share(b: RunFigures, probe: dict[str, Any], baseline_cpu_s: float, per_test_cpu_s: float) -> dict[str, float]:
+def engine_share(
+    b: RunFigures, probe: dict[str, Any], baseline_cpu_s: float, per_test_cpu_s: float
+) -> dict[str, float]:
     """A one-process (b)'s CPU split: pytest start-up, litellm import, litellm per call,
     pytest's own per-test cost, and the rest (the plugin's own) per case."""
     litellm_calls = probe["calls_cpu_s"] / probe["calls"] * b.calls
@@ -486,22 +687,54 @@ ONE_PROCESS = ("--promptgate-workers", "0")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="100 cases per version instead of 1,000 (and 1,000 for m)")
-    parser.add_argument("--only", default=",".join(ALL_PARTS), help=f"comma-separated parts to run, from {','.join(ALL_PARTS)} (default all)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="100 cases per version instead of 1,000 (and 1,000 for m)",
+    )
+    parser.add_argument(
+        "--only",
+        default=",".join(ALL_PARTS),
+        help=f"comma-separated parts to run, from {','.join(ALL_PARTS)} (default all)",
+    )
     parser.add_argument("--skip-promptfoo", action="store_true", help="run pytest-promptgate only")
     parser.add_argument("--skip-promptgate", action="store_true", help="run promptfoo only (a-d)")
-    parser.add_argument("--cases", type=int, default=None, help="cases per version for a-d (default 1000, --quick 100)")
-    parser.add_argument("--profile", action="store_true", help="also run (b) under cProfile and say where the time goes")
-    parser.add_argument("--promptfoo-dir", type=Path, default=DEFAULT_PROMPTFOO_DIR, help=f"npm install location (default {DEFAULT_PROMPTFOO_DIR})")
-    parser.add_argument("--no-netns", action="store_true", help="do not enter a loopback-only network namespace")
-    parser.add_argument("--keep", action="store_true", help="keep the run directories (printed at the end)")
-    parser.add_argument("--json", type=Path, default=None, help="also write every figure to this JSON file")
+    parser.add_argument(
+        "--cases",
+        type=int,
+        default=None,
+        help="cases per version for a-d (default 1000, --quick 100)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also run (b) under cProfile and say where the time goes",
+    )
+    parser.add_argument(
+        "--promptfoo-dir",
+        type=Path,
+        default=DEFAULT_PROMPTFOO_DIR,
+        help=f"npm install location (default {DEFAULT_PROMPTFOO_DIR})",
+    )
+    parser.add_argument(
+        "--no-netns", action="store_true", help="do not enter a loopback-only network namespace"
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the run directories (printed at the end)"
+    )
+    parser.add_argument(
+        "--json", type=Path, default=None, help="also write every figure to this JSON file"
+    )
     args = parser.parse_args(argv)
     args.parts = {p.strip() for p in args.only.split(",") if p.strip()}
     unknown = args.parts - set(ALL_PARTS)
     if unknown:
-        parser.error(f"--only: unknown part(s) {', '.join(sorted(unknown))}; choose from {','.join(ALL_PARTS)}")
+        parser.error(
+            f"--only: unknown part(s) {', '.join(sorted(unknown))}; choose from {','.join(ALL_PARTS)}"
+        )
     return args
 
 
@@ -515,7 +748,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     cases = wl.make_cases(n_cases)
     versions = ("v1", "v2")
     load_before = os.getloadavg()
-    print(f"network: {network}\ncases: {len(versions)} versions x {n_cases}; runs in {SCRATCH}", flush=True)
+    print(
+        f"network: {network}\ncases: {len(versions)} versions x {n_cases}; runs in {SCRATCH}",
+        flush=True,
+    )
 
     runs: list[RunFigures] = []
     extras: dict[str, Any] = {}
@@ -529,12 +765,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             if pg:
                 runs.append(run_promptgate(server, "a", cases, versions, latency_ms=LATENCY_MS))
             if pf:
-                runs.append(run_promptfoo(binary, server, "a", cases, versions, latency_ms=LATENCY_MS))
+                runs.append(
+                    run_promptfoo(binary, server, "a", cases, versions, latency_ms=LATENCY_MS)
+                )
         if "b" in args.parts:
             if pg:
                 runs.append(run_promptgate(server, "b", cases, versions, latency_ms=0.0))
                 # The same in one process: the CPU-lean setting (no call worker imports litellm again).
-                runs.append(run_promptgate(server, "b 1 proc", cases, versions, latency_ms=0.0, extra=ONE_PROCESS))
+                runs.append(
+                    run_promptgate(
+                        server, "b 1 proc", cases, versions, latency_ms=0.0, extra=ONE_PROCESS
+                    )
+                )
             if pf:
                 runs.append(run_promptfoo(binary, server, "b", cases, versions, latency_ms=0.0))
         if "l" in args.parts:  # right after (b), so that both see the same load on the machine
@@ -543,23 +785,81 @@ def main(argv: Sequence[str] | None = None) -> int:
             b = next((r for r in runs if r.workload == "b 1 proc" and r.tool == "promptgate"), None)
             if probe and b is not None and b.returncode == 0:
                 baseline = pytest_baseline_cpu()
-                extras["engine_share"] = engine_share(b, probe, baseline, pytest_per_test_cpu(b.items, baseline))
+                extras["engine_share"] = engine_share(
+                    b, probe, baseline, pytest_per_test_cpu(b.items, baseline)
+                )
         if "c" in args.parts:
             # Warm each tool's own cache with a first run (0 ms: only the second run is timed).
             if pg:
                 cached_dir = Path(tempfile.mkdtemp(prefix="pg-c-", dir=SCRATCH))
-                runs.append(run_promptgate(server, "c warm-up", cases, versions, latency_ms=0.0, cache="readwrite", directory=cached_dir))
-                runs.append(run_promptgate(server, "c", cases, versions, latency_ms=0.0, cache="readwrite", directory=cached_dir))
+                runs.append(
+                    run_promptgate(
+                        server,
+                        "c warm-up",
+                        cases,
+                        versions,
+                        latency_ms=0.0,
+                        cache="readwrite",
+                        directory=cached_dir,
+                    )
+                )
+                runs.append(
+                    run_promptgate(
+                        server,
+                        "c",
+                        cases,
+                        versions,
+                        latency_ms=0.0,
+                        cache="readwrite",
+                        directory=cached_dir,
+                    )
+                )
                 extras["cached_run_imports_litellm"] = litellm_imported_on_cached_run(cached_dir)
             if pf:
                 pf_dir = Path(tempfile.mkdtemp(prefix="pf-c-", dir=SCRATCH))
-                runs.append(run_promptfoo(binary, server, "c warm-up", cases, versions, latency_ms=0.0, cache=True, directory=pf_dir))
-                runs.append(run_promptfoo(binary, server, "c", cases, versions, latency_ms=0.0, cache=True, directory=pf_dir))
+                runs.append(
+                    run_promptfoo(
+                        binary,
+                        server,
+                        "c warm-up",
+                        cases,
+                        versions,
+                        latency_ms=0.0,
+                        cache=True,
+                        directory=pf_dir,
+                    )
+                )
+                runs.append(
+                    run_promptfoo(
+                        binary,
+                        server,
+                        "c",
+                        cases,
+                        versions,
+                        latency_ms=0.0,
+                        cache=True,
+                        directory=pf_dir,
+                    )
+                )
         if "d" in args.parts:
             if pg:
-                runs.append(run_promptgate(server, "d", cases, versions, latency_ms=LATENCY_MS, fault_every=FAULT_EVERY))
+                runs.append(
+                    run_promptgate(
+                        server, "d", cases, versions, latency_ms=LATENCY_MS, fault_every=FAULT_EVERY
+                    )
+                )
             if pf:
-                runs.append(run_promptfoo(binary, server, "d", cases, versions, latency_ms=LATENCY_MS, fault_every=FAULT_EVERY))
+                runs.append(
+                    run_promptfoo(
+                        binary,
+                        server,
+                        "d",
+                        cases,
+                        versions,
+                        latency_ms=LATENCY_MS,
+                        fault_every=FAULT_EVERY,
+                    )
+                )
         if args.skip_promptgate:
             args.parts -= set("mil")
             args.profile = False
@@ -567,16 +867,51 @@ def main(argv: Sequence[str] | None = None) -> int:
             big = wl.make_cases(1000 if args.quick else 10000)
             # A cases file: spec.py caps an inline YAML document at 200,000 values (alias bombs).
             runs.append(run_promptgate(server, "m", big, ("v1",), latency_ms=0.0, cases_file=True))
-            runs.append(run_promptgate(server, "m 1 proc", big, ("v1",), latency_ms=0.0, cases_file=True, extra=ONE_PROCESS))
+            runs.append(
+                run_promptgate(
+                    server,
+                    "m 1 proc",
+                    big,
+                    ("v1",),
+                    latency_ms=0.0,
+                    cases_file=True,
+                    extra=ONE_PROCESS,
+                )
+            )
         if "i" in args.parts:
-            runs.append(run_promptgate(server, "i", wl.make_cases(200), ("v1",), latency_ms=LATENCY_MS, concurrency=8))
+            runs.append(
+                run_promptgate(
+                    server, "i", wl.make_cases(200), ("v1",), latency_ms=LATENCY_MS, concurrency=8
+                )
+            )
         if args.profile:
             profile_dir = Path(tempfile.mkdtemp(prefix="pg-profile-", dir=SCRATCH))
-            run_promptgate(server, "b profiled", cases, versions, latency_ms=0.0, directory=profile_dir, wrap=("-m", "cProfile", "-o", str(profile_dir / "prof.out"), "-m", "pytest"))
-            extras["profile"] = "uncached run (b) under cProfile:\n" + profile_summary(profile_dir / "prof.out")
+            run_promptgate(
+                server,
+                "b profiled",
+                cases,
+                versions,
+                latency_ms=0.0,
+                directory=profile_dir,
+                wrap=("-m", "cProfile", "-o", str(profile_dir / "prof.out"), "-m", "pytest"),
+            )
+            extras["profile"] = "uncached run (b) under cProfile:\n" + profile_summary(
+                profile_dir / "prof.out"
+            )
             if cached_dir is not None:
-                run_promptgate(server, "c profiled", cases, versions, latency_ms=0.0, cache="readwrite", directory=cached_dir, wrap=("-m", "cProfile", "-o", str(cached_dir / "prof.out"), "-m", "pytest"))
-                extras["profile"] += "\n\ncached run (c) under cProfile:\n" + profile_summary(cached_dir / "prof.out")
+                run_promptgate(
+                    server,
+                    "c profiled",
+                    cases,
+                    versions,
+                    latency_ms=0.0,
+                    cache="readwrite",
+                    directory=cached_dir,
+                    wrap=("-m", "cProfile", "-o", str(cached_dir / "prof.out"), "-m", "pytest"),
+                )
+                extras["profile"] += "\n\ncached run (c) under cProfile:\n" + profile_summary(
+                    cached_dir / "prof.out"
+                )
     finally:
         server.stop()
 
@@ -607,7 +942,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if args.json:
         document = {
-            "command": " ".join(["python", "benchmarks/bench_vs_promptfoo.py", *(argv if argv is not None else sys.argv[1:])]),
+            "command": " ".join(
+                [
+                    "python",
+                    "benchmarks/bench_vs_promptfoo.py",
+                    *(argv if argv is not None else sys.argv[1:]),
+                ]
+            ),
             "network": network,
             "cases_per_version": n_cases,
             "runs": [asdict(r) | {"cpu_ms_per_case": r.cpu_ms_per_case} for r in runs],

@@ -14,7 +14,8 @@ which values are defaults.
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from pytest_promptgate.model import Case, Suite
 
@@ -87,7 +88,9 @@ def readiness(suite: Suite) -> dict[str, Any]:
     at most 20 distinct values repeated across cases) are judged per label: the status is that
     of the rarest label. ``per_label`` is null for free-text suites.
     """
-    targets = [target for target in (target_output(case) for case in suite.cases) if target is not None]
+    targets = [
+        target for target in (target_output(case) for case in suite.cases) if target is not None
+    ]
     labelled = len(targets)
     announced = _label_set(suite)
     distinct = sorted(set(targets))
@@ -167,7 +170,9 @@ def cost_of_ownership(suite: Suite, cost_per_call_usd: float | None) -> dict[str
             "to compare the two paths; only the training cost is shown"
         )
     elif cost_per_call_usd is None:
-        notes.append("the price of a call is unknown for this model: only the training cost is shown")
+        notes.append(
+            "the price of a call is unknown for this model: only the training cost is shown"
+        )
     else:
         volume = float(calls_per_month) * float(months)
         prompt_path = round(cost_per_call_usd * volume, 2)

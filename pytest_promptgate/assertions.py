@@ -50,12 +50,19 @@ import math
 import numbers
 import re
 import sys
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterator, Mapping, Sequence
+from typing import Any
 
-from .model import CallRequest, CallResult, Expectation, ExpectationResult, ProviderFailure
+from pytest_promptgate.model import (
+    CallRequest,
+    CallResult,
+    Expectation,
+    ExpectationResult,
+    ProviderFailure,
+)
 
 QUOTE_LIMIT = 80  # characters of an output quoted in a reason
 REASON_LIMIT = 600  # characters of a whole reason
@@ -113,12 +120,16 @@ def register(name: str, check: Check, validate: Validator | None = None) -> None
             f"invalid expectation type name {name!r}; use lower-case letters, digits and '-', e.g. 'is-uppercase'"
         )
     if name.startswith("not-"):
-        raise ValueError(f"expectation type {name!r} starts with 'not-'; register the positive form, negation is automatic")
+        raise ValueError(
+            f"expectation type {name!r} starts with 'not-'; register the positive form, negation is automatic"
+        )
     if not callable(check) or (validate is not None and not callable(validate)):
         raise ValueError(f"expectation type {name!r}: check and validate must be callables")
     existing = _REGISTRY.get(name)
     if name in _BUILTIN_NAMES and existing is not None and existing.check is not check:
-        raise ValueError(f"expectation type {name!r} is built in; register your check under another name")
+        raise ValueError(
+            f"expectation type {name!r} is built in; register your check under another name"
+        )
     _REGISTRY[name] = _CheckType(check, validate)
 
 
@@ -137,12 +148,16 @@ def validate_expectation(exp: Expectation, suite_dir: Path) -> None:
     """Raise ``ValueError("<what is wrong>; <how to fix>")`` when the expectation cannot run."""
     check_type = _REGISTRY.get(exp.type)
     if check_type is None:
-        raise ValueError(f"unknown expectation type {exp.type!r}; known types: {', '.join(known_types())}")
+        raise ValueError(
+            f"unknown expectation type {exp.type!r}; known types: {', '.join(known_types())}"
+        )
     if check_type.validate is not None:
         check_type.validate(exp.value, Path(suite_dir))
 
 
-async def check_all(expectations: Sequence[Expectation], ctx: CheckContext) -> tuple[ExpectationResult, ...]:
+async def check_all(
+    expectations: Sequence[Expectation], ctx: CheckContext
+) -> tuple[ExpectationResult, ...]:
     """Evaluate every expectation (no short-circuit: a report shows all failures), in order.
 
     Synchronous checks (all the deterministic built-ins) run inline; those that return an
@@ -165,7 +180,9 @@ async def check_all(expectations: Sequence[Expectation], ctx: CheckContext) -> t
 Pending = list[tuple[int, Expectation, Awaitable[Any]]]
 
 
-def start_checks(expectations: Sequence[Expectation], ctx: CheckContext) -> tuple[list[ExpectationResult | None], Pending]:
+def start_checks(
+    expectations: Sequence[Expectation], ctx: CheckContext
+) -> tuple[list[ExpectationResult | None], Pending]:
     """Run the synchronous checks now. Returns the results in order, with None where a check
     returned an awaitable, and those (index, expectation, awaitable) triples: ``check_all``
     awaits them; a caller that cannot wait must ``discard_pending`` them."""
@@ -197,7 +214,9 @@ def _start_one(exp: Expectation, ctx: CheckContext) -> ExpectationResult | Await
     """The result of a synchronous check, or the awaitable an asynchronous one returned."""
     check_type = _REGISTRY.get(exp.type)
     if check_type is None:
-        return _apply_negation(exp, CheckOutcome(False, f"unknown expectation type {exp.type!r}", undecided=True))
+        return _apply_negation(
+            exp, CheckOutcome(False, f"unknown expectation type {exp.type!r}", undecided=True)
+        )
     try:
         returned = check_type.check(ctx.output if ctx.output is not None else "", exp.value, ctx)
         if inspect.isawaitable(returned):
@@ -222,7 +241,9 @@ async def _finish_one(exp: Expectation, returned: Awaitable[Any]) -> Expectation
 
 
 def _check_raised(exp: Expectation, exc: BaseException) -> CheckOutcome:
-    return CheckOutcome(False, f"{exp.type} check raised {_describe_exception(exc)}", undecided=True)
+    return CheckOutcome(
+        False, f"{exp.type} check raised {_describe_exception(exc)}", undecided=True
+    )
 
 
 def _apply_negation(exp: Expectation, outcome: CheckOutcome) -> ExpectationResult:
@@ -237,7 +258,9 @@ def _apply_negation(exp: Expectation, outcome: CheckOutcome) -> ExpectationResul
         reason = f"{exp.name} failed"
     # Plugins build reasons from raw output too; escape here so nothing reaches a terminal raw.
     reason = clean_text(reason, limit=REASON_LIMIT)
-    return ExpectationResult(expectation=exp.name, passed=passed, reason=reason, score=score, location=exp.location)
+    return ExpectationResult(
+        expectation=exp.name, passed=passed, reason=reason, score=score, location=exp.location
+    )
 
 
 def to_outcome(returned: Any, who: str, threshold: float = DEFAULT_SCORE_THRESHOLD) -> CheckOutcome:
@@ -249,7 +272,11 @@ def to_outcome(returned: Any, who: str, threshold: float = DEFAULT_SCORE_THRESHO
     if _is_number(returned):
         score = float(returned)
         return _score_outcome(score, threshold, "")
-    if isinstance(returned, tuple) and len(returned) == 2 and (isinstance(returned[0], bool) or _is_number(returned[0])):
+    if (
+        isinstance(returned, tuple)
+        and len(returned) == 2
+        and (isinstance(returned[0], bool) or _is_number(returned[0]))
+    ):
         first, reason = returned
         reason_text = clean_text(str(reason)) if reason is not None else ""
         if isinstance(first, bool):
@@ -262,7 +289,9 @@ def to_outcome(returned: Any, who: str, threshold: float = DEFAULT_SCORE_THRESHO
         if "pass" in returned and returned["pass"] is not None:
             raw = returned["pass"]
             passed = raw.strip().lower() in _TRUE_WORDS if isinstance(raw, str) else bool(raw)
-            return CheckOutcome(passed, reason_text or ("" if passed else f"{who} returned pass=False"), score)
+            return CheckOutcome(
+                passed, reason_text or ("" if passed else f"{who} returned pass=False"), score
+            )
         if score is not None:
             return _score_outcome(score, threshold, reason_text)
     return CheckOutcome(
@@ -317,28 +346,40 @@ def clean_text(text: str, limit: int = 300) -> str:
 
 def _require_text(type_name: str, value: Any, example: str) -> None:
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise ValueError(f"{type_name} needs a string, got {_kind(value)}; write e.g. {{{type_name}: {example}}}")
+        raise ValueError(
+            f"{type_name} needs a string, got {_kind(value)}; write e.g. {{{type_name}: {example}}}"
+        )
     if isinstance(value, str) and value == "":
-        raise ValueError(f"{type_name} has an empty string, which every output matches; give the text to look for")
+        raise ValueError(
+            f"{type_name} has an empty string, which every output matches; give the text to look for"
+        )
 
 
 def _require_text_list(type_name: str, value: Any) -> None:
     if not isinstance(value, list) or not value:
-        raise ValueError(f"{type_name} needs a non-empty list of strings, got {_kind(value)}; write e.g. {{{type_name}: [refund, charge]}}")
+        raise ValueError(
+            f"{type_name} needs a non-empty list of strings, got {_kind(value)}; write e.g. {{{type_name}: [refund, charge]}}"
+        )
     for item in value:
         if isinstance(item, bool) or not isinstance(item, (str, int, float)) or item == "":
-            raise ValueError(f"{type_name} needs a list of non-empty strings, found {_kind(item)} {item!r}; quote each item")
+            raise ValueError(
+                f"{type_name} needs a list of non-empty strings, found {_kind(item)} {item!r}; quote each item"
+            )
 
 
 def _require_positive_number(type_name: str, value: Any, unit: str) -> None:
     if not _is_number(value) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{type_name} needs a positive number ({unit}), got {value!r}; write e.g. {{{type_name}: 0.01}}")
+        raise ValueError(
+            f"{type_name} needs a positive number ({unit}), got {value!r}; write e.g. {{{type_name}: 0.01}}"
+        )
 
 
 def _kind(value: Any) -> str:
     if value is None:
         return "nothing"
-    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean"}.get(type(value), type(value).__name__)
+    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean"}.get(
+        type(value), type(value).__name__
+    )
 
 
 def _as_text(value: Any) -> str:
@@ -361,7 +402,10 @@ def _check_equals(output: str, value: Any, ctx: CheckContext) -> CheckOutcome:
             return CheckOutcome(False, f"output is not JSON ({error}): {quote(output)}")
         if parsed == value:
             return CheckOutcome(True, "output JSON equals the expected value")
-        return CheckOutcome(False, f"output JSON differs: expected {quote(json.dumps(value))}, got {quote(json.dumps(parsed))}")
+        return CheckOutcome(
+            False,
+            f"output JSON differs: expected {quote(json.dumps(value))}, got {quote(json.dumps(parsed))}",
+        )
     expected = _as_text(value)
     actual = output.strip()
     if actual == expected:
@@ -387,14 +431,18 @@ def _check_icontains(output: str, value: Any, ctx: CheckContext) -> CheckOutcome
     needle = _as_text(value)
     if needle.casefold() in output.casefold():
         return CheckOutcome(True, f"output contains {quote(needle)} (ignoring case)")
-    return CheckOutcome(False, f"output does not contain {quote(needle)} (ignoring case): {quote(output)}")
+    return CheckOutcome(
+        False, f"output does not contain {quote(needle)} (ignoring case): {quote(output)}"
+    )
 
 
 def _check_starts_with(output: str, value: Any, ctx: CheckContext) -> CheckOutcome:
     prefix = _as_text(value)
     if output.lstrip().startswith(prefix):
         return CheckOutcome(True, f"output starts with {quote(prefix)}")
-    return CheckOutcome(False, f"output does not start with {quote(prefix)}: {quote(output.lstrip())}")
+    return CheckOutcome(
+        False, f"output does not start with {quote(prefix)}: {quote(output.lstrip())}"
+    )
 
 
 def _validate_text_list(type_name: str) -> Validator:
@@ -413,11 +461,17 @@ def _list_check(need_all: bool, ignore_case: bool) -> Check:
         case_note = " (ignoring case)" if ignore_case else ""
         if need_all:
             if not missing:
-                return CheckOutcome(True, f"output contains all of {_quote_list(needles)}{case_note}")
-            return CheckOutcome(False, f"output lacks {_quote_list(missing)}{case_note}: {quote(output)}")
+                return CheckOutcome(
+                    True, f"output contains all of {_quote_list(needles)}{case_note}"
+                )
+            return CheckOutcome(
+                False, f"output lacks {_quote_list(missing)}{case_note}: {quote(output)}"
+            )
         if found:
             return CheckOutcome(True, f"output contains {quote(found[0])}{case_note}")
-        return CheckOutcome(False, f"output contains none of {_quote_list(needles)}{case_note}: {quote(output)}")
+        return CheckOutcome(
+            False, f"output contains none of {_quote_list(needles)}{case_note}: {quote(output)}"
+        )
 
     return check
 
@@ -430,17 +484,23 @@ def _quote_list(items: Sequence[str], limit: int = 5) -> str:
 
 def _validate_regex(value: Any, suite_dir: Path) -> None:
     if not isinstance(value, str) or value == "":
-        raise ValueError(f"regex needs a non-empty pattern string, got {_kind(value)}; write e.g. {{regex: '^(yes|no)$'}}")
+        raise ValueError(
+            f"regex needs a non-empty pattern string, got {_kind(value)}; write e.g. {{regex: '^(yes|no)$'}}"
+        )
     try:
         re.compile(value)
     except re.error as exc:
-        raise ValueError(f"regex {value!r} does not compile: {exc}; fix the pattern (Python re syntax)") from None
+        raise ValueError(
+            f"regex {value!r} does not compile: {exc}; fix the pattern (Python re syntax)"
+        ) from None
 
 
 def _check_regex(output: str, value: Any, ctx: CheckContext) -> CheckOutcome:
     match = re.search(value, output)
     if match:
-        return CheckOutcome(True, f"output matches /{clean_text(value, 60)}/ at {quote(match.group(0), 40)}")
+        return CheckOutcome(
+            True, f"output matches /{clean_text(value, 60)}/ at {quote(match.group(0), 40)}"
+        )
     return CheckOutcome(False, f"output does not match /{clean_text(value, 60)}/: {quote(output)}")
 
 
@@ -541,7 +601,9 @@ def _load_schema(value: Any, suite_dir: Path) -> Mapping[str, Any] | bool:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ValueError(f"schema file {value!r} cannot be read ({exc.strerror}); give a path relative to the suite file") from None
+        raise ValueError(
+            f"schema file {value!r} cannot be read ({exc.strerror}); give a path relative to the suite file"
+        ) from None
     try:
         if path.suffix.lower() in (".yaml", ".yml"):
             import yaml
@@ -550,7 +612,9 @@ def _load_schema(value: Any, suite_dir: Path) -> Mapping[str, Any] | bool:
         else:
             schema = json.loads(text)
     except Exception as exc:  # YAML and JSON parse errors have no common base
-        raise ValueError(f"schema file {value!r} is not valid JSON/YAML: {clean_text(str(exc), 150)}; fix the file") from None
+        raise ValueError(
+            f"schema file {value!r} is not valid JSON/YAML: {clean_text(str(exc), 150)}; fix the file"
+        ) from None
     if not isinstance(schema, (dict, bool)):
         raise ValueError(f"schema file {value!r} holds {_kind(schema)}; a JSON schema is an object")
     return schema
@@ -588,7 +652,9 @@ def _schema_error(instance: Any, schema: Any) -> str | None:
     from jsonschema.validators import validator_for
 
     validator = validator_for(schema)(schema)
-    errors = sorted(validator.iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path])
+    errors = sorted(
+        validator.iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path]
+    )
     if not errors:
         return None
     first = errors[0]
@@ -609,7 +675,8 @@ def _check_is_json(output: str, value: Any, ctx: CheckContext) -> CheckOutcome:
         parsed = json.loads(output.strip())
     except _JSON_ERRORS as exc:
         return CheckOutcome(
-            False, f"output is not JSON ({_json_error(exc)}): {quote(output)}; contains-json allows fences and text around it"
+            False,
+            f"output is not JSON ({_json_error(exc)}): {quote(output)}; contains-json allows fences and text around it",
         )
     if value is None or value is True:
         return CheckOutcome(True, "output is valid JSON")
@@ -669,7 +736,25 @@ _TERMINATOR_CHARS = frozenset(".!?…")
 _WORD_WINDOW = 12  # longer than any abbreviation below, plus an opening bracket or quote
 # A dot after these never ends a sentence: they are followed by a name or an example.
 _ABBREVIATIONS_NEVER_FINAL = frozenset(
-    {"mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "mt", "vs", "e.g", "i.e", "cf", "approx", "fig", "eg", "ie"}
+    {
+        "mr",
+        "mrs",
+        "ms",
+        "dr",
+        "prof",
+        "sr",
+        "jr",
+        "st",
+        "mt",
+        "vs",
+        "e.g",
+        "i.e",
+        "cf",
+        "approx",
+        "fig",
+        "eg",
+        "ie",
+    }
 )
 # A dot after these ends a sentence only when an upper-case letter (or the end of text) follows.
 _ABBREVIATIONS_MAYBE_FINAL = frozenset({"etc", "a.m", "p.m", "inc", "ltd", "co", "al"})
@@ -756,20 +841,30 @@ def _validate_count(type_name: str) -> Validator:
     def validate(value: Any, suite_dir: Path) -> None:
         example = f"{{{type_name}: {{min: 1, max: 3}}}} or {{{type_name}: 2}}"
         if isinstance(value, bool) or not isinstance(value, (int, dict)):
-            raise ValueError(f"{type_name} needs a whole number or a mapping with min/max/exact, got {_kind(value)}; write {example}")
+            raise ValueError(
+                f"{type_name} needs a whole number or a mapping with min/max/exact, got {_kind(value)}; write {example}"
+            )
         bounds = {"exact": value} if isinstance(value, int) else value
         unknown = sorted(str(k) for k in bounds if k not in _COUNT_KEYS)
         if unknown:
-            raise ValueError(f"{type_name} has unknown key(s) {', '.join(unknown)}; use min, max or exact, e.g. {example}")
+            raise ValueError(
+                f"{type_name} has unknown key(s) {', '.join(unknown)}; use min, max or exact, e.g. {example}"
+            )
         if not bounds:
-            raise ValueError(f"{type_name} needs at least one of min, max or exact; write {example}")
+            raise ValueError(
+                f"{type_name} needs at least one of min, max or exact; write {example}"
+            )
         for key, bound in bounds.items():
             if isinstance(bound, bool) or not isinstance(bound, int) or bound < 0:
-                raise ValueError(f"{type_name} {key} must be a whole number >= 0, got {bound!r}; write {example}")
+                raise ValueError(
+                    f"{type_name} {key} must be a whole number >= 0, got {bound!r}; write {example}"
+                )
         if "exact" in bounds and len(bounds) > 1:
             raise ValueError(f"{type_name} mixes exact with min/max; use either exact or min/max")
         if "min" in bounds and "max" in bounds and bounds["min"] > bounds["max"]:
-            raise ValueError(f"{type_name} min {bounds['min']} is greater than max {bounds['max']}; swap them")
+            raise ValueError(
+                f"{type_name} min {bounds['min']} is greater than max {bounds['max']}; swap them"
+            )
 
     return validate
 
@@ -821,7 +916,9 @@ def _check_cost(output: str, value: Any, ctx: CheckContext) -> CheckOutcome:
 
 def _validate_latency(value: Any, suite_dir: Path) -> None:
     if not _is_number(value) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"latency needs a positive number (max milliseconds), got {value!r}; write e.g. {{latency: 2000}}")
+        raise ValueError(
+            f"latency needs a positive number (max milliseconds), got {value!r}; write e.g. {{latency: 2000}}"
+        )
 
 
 def _check_latency(output: str, value: Any, ctx: CheckContext) -> CheckOutcome:
@@ -833,7 +930,9 @@ def _check_latency(output: str, value: Any, ctx: CheckContext) -> CheckOutcome:
 
 # --------------------------------------------------------------------------- python checks
 
-_MODULE_REF = re.compile(r"^(?P<module>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*):(?P<function>[A-Za-z_]\w*)$")
+_MODULE_REF = re.compile(
+    r"^(?P<module>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*):(?P<function>[A-Za-z_]\w*)$"
+)
 _FILE_REF = re.compile(r"^(?P<path>.+\.py):(?P<function>[A-Za-z_]\w*)$")
 _PYTHON_KEYS = ("function", "threshold", "config")
 _FUNCTION_CACHE: dict[tuple[str, str, str], Callable[..., Any]] = {}
@@ -851,25 +950,35 @@ def _python_settings(value: Any) -> tuple[str, float, Any]:
 
 
 def _validate_python(value: Any, suite_dir: Path) -> None:
-    example = "{python: checks.py:is_polite} or {python: {function: mypkg.checks:score, threshold: 0.7}}"
+    example = (
+        "{python: checks.py:is_polite} or {python: {function: mypkg.checks:score, threshold: 0.7}}"
+    )
     if isinstance(value, dict):
         unknown = sorted(str(k) for k in value if k not in _PYTHON_KEYS)
         if unknown or "function" not in value:
-            raise ValueError(f"python check mapping needs 'function' (and optional threshold, config); write {example}")
+            raise ValueError(
+                f"python check mapping needs 'function' (and optional threshold, config); write {example}"
+            )
         threshold = value.get("threshold", DEFAULT_SCORE_THRESHOLD)
         if not _is_number(threshold) or not math.isfinite(threshold):
-            raise ValueError(f"python check threshold must be a number, got {threshold!r}; e.g. threshold: 0.7")
+            raise ValueError(
+                f"python check threshold must be a number, got {threshold!r}; e.g. threshold: 0.7"
+            )
         ref = value["function"]
     else:
         ref = value
     if not isinstance(ref, str) or not (_MODULE_REF.match(ref) or _FILE_REF.match(ref)):
-        raise ValueError(f"python check {ref!r} is not of the form module:function or path/to/file.py:function; write {example}")
+        raise ValueError(
+            f"python check {ref!r} is not of the form module:function or path/to/file.py:function; write {example}"
+        )
     file_match = _FILE_REF.match(ref)  # "checks.py:fn" is a file, not a module "checks.py"
     if file_match:
         path = Path(file_match.group("path"))
         candidates = [path] if path.is_absolute() else [Path(suite_dir) / path, Path.cwd() / path]
         if not any(p.is_file() for p in candidates):
-            raise ValueError(f"python check file {str(path)!r} not found next to the suite; give a path relative to the suite file")
+            raise ValueError(
+                f"python check file {str(path)!r} not found next to the suite; give a path relative to the suite file"
+            )
 
 
 def _resolve_function(ref: str, suite_dir: Path, rootdir: Path | None) -> Callable[..., Any]:
@@ -891,7 +1000,9 @@ def _resolve_function(ref: str, suite_dir: Path, rootdir: Path | None) -> Callab
             try:
                 module = importlib.import_module(target)
             except Exception as exc:
-                raise _CheckSetupError(f"cannot import {target}: {_describe_exception(exc)}") from None
+                raise _CheckSetupError(
+                    f"cannot import {target}: {_describe_exception(exc)}"
+                ) from None
     function = getattr(module, function_name, None)
     if not callable(function):
         raise _CheckSetupError(f"{target} has no function {function_name!r}")
@@ -902,7 +1013,11 @@ def _resolve_function(ref: str, suite_dir: Path, rootdir: Path | None) -> Callab
 def _import_file(target: str, suite_dir: Path, rootdir: Path | None, search_dirs: list[str]) -> Any:
     path = Path(target)
     if not path.is_absolute():
-        candidates = [Path(suite_dir) / path] + ([Path(rootdir) / path] if rootdir is not None else []) + [Path.cwd() / path]
+        candidates = (
+            [Path(suite_dir) / path]
+            + ([Path(rootdir) / path] if rootdir is not None else [])
+            + [Path.cwd() / path]
+        )
         path = next((p for p in candidates if p.is_file()), candidates[0])
     path = path.resolve()
     if not path.is_file():
@@ -985,7 +1100,9 @@ _FALSE_WORDS = {"fail", "failed", "no", "false"}
 
 def _validate_llm_rubric(value: Any, suite_dir: Path) -> None:
     if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"llm-rubric needs the rubric text, got {_kind(value)}; write e.g. {{llm-rubric: 'Is polite and names the refund policy'}}")
+        raise ValueError(
+            f"llm-rubric needs the rubric text, got {_kind(value)}; write e.g. {{llm-rubric: 'Is polite and names the refund policy'}}"
+        )
 
 
 def judge_messages(rubric: str, output: str) -> tuple[dict[str, str], ...]:
@@ -1004,7 +1121,10 @@ async def _check_llm_rubric(output: str, value: Any, ctx: CheckContext) -> Check
             )
         )
     request = CallRequest(
-        model=judge_model, messages=judge_messages(value, output), params={"temperature": 0}, label="llm-rubric"
+        model=judge_model,
+        messages=judge_messages(value, output),
+        params={"temperature": 0},
+        label="llm-rubric",
     )
     result = await ctx.judge(request)
     if not result.ok:
@@ -1052,10 +1172,26 @@ def _register_builtins() -> None:
         ("equals", _check_equals, _validate_equals),
         ("contains", _check_contains, _validate_text("contains")),
         ("icontains", _check_icontains, _validate_text("icontains")),
-        ("contains-any", _list_check(need_all=False, ignore_case=False), _validate_text_list("contains-any")),
-        ("contains-all", _list_check(need_all=True, ignore_case=False), _validate_text_list("contains-all")),
-        ("icontains-any", _list_check(need_all=False, ignore_case=True), _validate_text_list("icontains-any")),
-        ("icontains-all", _list_check(need_all=True, ignore_case=True), _validate_text_list("icontains-all")),
+        (
+            "contains-any",
+            _list_check(need_all=False, ignore_case=False),
+            _validate_text_list("contains-any"),
+        ),
+        (
+            "contains-all",
+            _list_check(need_all=True, ignore_case=False),
+            _validate_text_list("contains-all"),
+        ),
+        (
+            "icontains-any",
+            _list_check(need_all=False, ignore_case=True),
+            _validate_text_list("icontains-any"),
+        ),
+        (
+            "icontains-all",
+            _list_check(need_all=True, ignore_case=True),
+            _validate_text_list("icontains-all"),
+        ),
         ("starts-with", _check_starts_with, _validate_text("starts-with")),
         ("regex", _check_regex, _validate_regex),
         ("one-of", _check_one_of, _validate_one_of),
@@ -1063,7 +1199,11 @@ def _register_builtins() -> None:
         ("contains-json", _check_contains_json, _validate_optional_schema("contains-json")),
         ("json-schema", _check_json_schema, _validate_json_schema),
         ("word-count", _count_check("word", count_words), _validate_count("word-count")),
-        ("sentence-count", _count_check("sentence", count_sentences), _validate_count("sentence-count")),
+        (
+            "sentence-count",
+            _count_check("sentence", count_sentences),
+            _validate_count("sentence-count"),
+        ),
         ("python", _check_python, _validate_python),
         ("llm-rubric", _check_llm_rubric, _validate_llm_rubric),
         ("cost", _check_cost, _validate_cost),

@@ -18,9 +18,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .atomic import write_atomic
-from .model import CallRequest, CallResult, UsageError
-from .render import public_params  # one secret rule for hashes, cache keys and reports
+from pytest_promptgate.atomic import write_atomic
+from pytest_promptgate.model import CallRequest, CallResult, UsageError
+from pytest_promptgate.render import (
+    public_params,
+)  # one secret rule for hashes, cache keys and reports
 
 __all__ = ["CACHE_MODES", "ResponseCache", "cache_key", "public_params"]
 
@@ -41,7 +43,9 @@ def cache_key(req: CallRequest, endpoint: tuple[Any, dict[str, Any]] | None = No
         "params": params,
         "sample": req.sample,
     }
-    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    canonical = json.dumps(
+        document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+    )
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
@@ -168,7 +172,9 @@ class ResponseCache:
 
     def _damaged(self, path: str | Path, reason: str, quiet: bool) -> None:
         if not quiet:
-            self.warnings.append(f"damaged cache entry {path}: {reason}; treated as a miss and overwritten")
+            self.warnings.append(
+                f"damaged cache entry {path}: {reason}; treated as a miss and overwritten"
+            )
         return None
 
     def put(self, req: CallRequest, result: CallResult, key: str | None = None) -> bool:
@@ -201,8 +207,6 @@ class ResponseCache:
             return False
         self.writes += 1
         return True
-
-
 
 
 def _entry_problem(entry: Any, key: str) -> str | None:

@@ -27,8 +27,8 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
-from .client import PACED_RETRIES, scrub
-from .model import CallRequest, CallResult
+from pytest_promptgate.client import PACED_RETRIES, scrub
+from pytest_promptgate.model import CallRequest, CallResult
 
 # Fewer uncached calls than this run in-process: a child's start (importing litellm, ~3-5 s
 # of CPU and ~200 MB) only pays for itself when the call phase is long.
@@ -47,7 +47,15 @@ def auto_workers(uncached_calls: int, concurrency: int, cpu_count: int | None = 
     """How many children ``--promptgate-workers auto`` starts: none for a short call phase, a
     concurrency one process keeps up with, or a single CPU; otherwise one per 8 calls in
     flight, at most one per CPU and MAX_AUTO_WORKERS."""
-    cpus = cpu_count if cpu_count is not None else (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    cpus = (
+        cpu_count
+        if cpu_count is not None
+        else (
+            len(os.sched_getaffinity(0))
+            if hasattr(os, "sched_getaffinity")
+            else os.cpu_count() or 1
+        )
+    )
     if cpus < 2 or uncached_calls < AUTO_MIN_CALLS or concurrency < AUTO_MIN_CONCURRENCY:
         return 0
     return min(cpus, MAX_AUTO_WORKERS, -(-concurrency // CONCURRENCY_PER_WORKER))
@@ -88,7 +96,13 @@ class CallPool:
     """``await start()``, then ``await complete(request)`` from any number of tasks, then
     ``await close()`` (also safe after a failed start or an interrupt)."""
 
-    def __init__(self, workers: int, concurrency: int, settings: dict[str, Any], answer_bound_s: float | None = None):
+    def __init__(
+        self,
+        workers: int,
+        concurrency: int,
+        settings: dict[str, Any],
+        answer_bound_s: float | None = None,
+    ):
         self.shares = split_concurrency(concurrency, workers)
         self.settings = dict(settings)
         self._bound_s = answer_bound_s
@@ -113,8 +127,15 @@ class CallPool:
             assert process.stdin is not None
             process.stdin.write(_frame({**self.settings, "concurrency": share}))
         try:
-            await asyncio.wait_for(asyncio.gather(*(self._await_ready(w) for w in self.workers)), READY_TIMEOUT_S)
-        except (asyncio.TimeoutError, asyncio.IncompleteReadError, ConnectionError, pickle.UnpicklingError) as exc:
+            await asyncio.wait_for(
+                asyncio.gather(*(self._await_ready(w) for w in self.workers)), READY_TIMEOUT_S
+            )
+        except (
+            asyncio.TimeoutError,
+            asyncio.IncompleteReadError,
+            ConnectionError,
+            pickle.UnpicklingError,
+        ) as exc:
             reason = self._last_words() or f"{type(exc).__name__}"
             await self.close()
             return f"call workers did not start ({reason}); calling in-process"
@@ -157,7 +178,15 @@ class CallPool:
         if self._bound_s is not None:
             return self._bound_s
         attempts = int(self.settings.get("retries", 3)) + 1 + PACED_RETRIES
-        return attempts * (float(self.settings.get("timeout_s", 60.0)) * 1.5 + 1.0 + float(self.settings.get("backoff_max_s", 30.0))) + 60.0
+        return (
+            attempts
+            * (
+                float(self.settings.get("timeout_s", 60.0)) * 1.5
+                + 1.0
+                + float(self.settings.get("backoff_max_s", 30.0))
+            )
+            + 60.0
+        )
 
     async def _read_results(self, worker: _Worker) -> None:
         assert worker.process.stdout is not None
@@ -242,9 +271,11 @@ def _worker_lost(why: str) -> CallResult:
 # -- the child's side ------------------------------------------------------------------------
 
 
-async def _serve(settings: dict[str, Any], out: asyncio.WriteTransport, reader: asyncio.StreamReader) -> None:
-    from .client import ModelClient, import_litellm, warm_up
-    from .ratelimit import Throttle
+async def _serve(
+    settings: dict[str, Any], out: asyncio.WriteTransport, reader: asyncio.StreamReader
+) -> None:
+    from pytest_promptgate.client import ModelClient, import_litellm, warm_up
+    from pytest_promptgate.ratelimit import Throttle
 
     await warm_up()
     client = ModelClient(
@@ -260,8 +291,13 @@ async def _serve(settings: dict[str, Any], out: asyncio.WriteTransport, reader: 
     async def answer(call_id: int, request: CallRequest) -> None:
         try:
             result = await client.complete(request, throttle)
-        except Exception as exc:  # noqa: BLE001 - complete() classifies provider failures; this is a bug
-            result = CallResult(output=None, error=scrub(f"call worker: {type(exc).__name__}: {exc}"), error_kind="config", attempts=0)
+        except Exception as exc:
+            result = CallResult(
+                output=None,
+                error=scrub(f"call worker: {type(exc).__name__}: {exc}"),
+                error_kind="config",
+                attempts=0,
+            )
         out.write(_frame(("result", call_id, result)))
 
     try:
@@ -280,7 +316,7 @@ async def _serve(settings: dict[str, Any], out: asyncio.WriteTransport, reader: 
     finally:
         try:
             await import_litellm().close_litellm_async_clients()
-        except Exception:  # noqa: BLE001 - closing sessions at exit is best effort
+        except Exception:
             pass
 
 

@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-from .model import PromptgateError
+from pytest_promptgate.model import PromptgateError
 
 # Modules that contribute sub-commands, in the order `--help` lists them.
 COMMAND_MODULES = (

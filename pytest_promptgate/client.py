@@ -23,35 +23,78 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
-from .cache import public_params
-from .model import CallRequest, CallResult
-from .ratelimit import Refused
+from pytest_promptgate.cache import public_params
+from pytest_promptgate.model import CallRequest, CallResult
+from pytest_promptgate.ratelimit import Refused
 
 # Keys a suite may put in ``params``; anything else is forwarded into the request body by
 # litellm, so the plugin warns about it (a typo like ``temprature`` would otherwise be silent).
 KNOWN_PARAMS = frozenset(
     {
         # OpenAI chat parameters
-        "temperature", "top_p", "max_tokens", "max_completion_tokens", "n", "stop", "seed",
-        "presence_penalty", "frequency_penalty", "logit_bias", "logprobs", "top_logprobs",
-        "response_format", "tools", "tool_choice", "parallel_tool_calls", "functions", "function_call",
-        "user", "reasoning_effort", "modalities", "audio", "prediction", "web_search_options",
-        "service_tier", "store", "metadata", "stream_options",
+        "temperature",
+        "top_p",
+        "max_tokens",
+        "max_completion_tokens",
+        "n",
+        "stop",
+        "seed",
+        "presence_penalty",
+        "frequency_penalty",
+        "logit_bias",
+        "logprobs",
+        "top_logprobs",
+        "response_format",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+        "functions",
+        "function_call",
+        "user",
+        "reasoning_effort",
+        "modalities",
+        "audio",
+        "prediction",
+        "web_search_options",
+        "service_tier",
+        "store",
+        "metadata",
+        "stream_options",
         # other providers' sampling knobs that litellm maps
-        "top_k", "thinking",
+        "top_k",
+        "thinking",
         # endpoint, credentials and litellm routing
-        "api_base", "base_url", "api_key", "api_version", "organization", "deployment_id",
-        "custom_llm_provider", "extra_headers", "headers", "extra_body", "drop_params",
-        "input_cost_per_token", "output_cost_per_token", "mock_response",
-        "aws_region_name", "aws_access_key_id", "aws_secret_access_key", "aws_session_token",
-        "aws_profile_name", "vertex_project", "vertex_location", "vertex_credentials",
+        "api_base",
+        "base_url",
+        "api_key",
+        "api_version",
+        "organization",
+        "deployment_id",
+        "custom_llm_provider",
+        "extra_headers",
+        "headers",
+        "extra_body",
+        "drop_params",
+        "input_cost_per_token",
+        "output_cost_per_token",
+        "mock_response",
+        "aws_region_name",
+        "aws_access_key_id",
+        "aws_secret_access_key",
+        "aws_session_token",
+        "aws_profile_name",
+        "vertex_project",
+        "vertex_location",
+        "vertex_credentials",
     }
 )
 # How many Retry-After 429s one call may wait out before it is reported as rate limited.
 PACED_RETRIES = 10
 
 # Set by the client itself on every call; a suite value would clash or defeat our retries.
-RESERVED_PARAMS = frozenset({"model", "messages", "timeout", "max_retries", "num_retries", "stream"})
+RESERVED_PARAMS = frozenset(
+    {"model", "messages", "timeout", "max_retries", "num_retries", "stream"}
+)
 
 TRANSIENT_KINDS = frozenset({"rate_limit", "server", "timeout", "connection", "malformed"})
 
@@ -118,7 +161,9 @@ async def warm_up() -> Any:
         warnings.simplefilter("ignore")
         try:
             await litellm.acompletion(
-                model="openai/promptgate-warm-up", messages=[{"role": "user", "content": "."}], mock_response="."
+                model="openai/promptgate-warm-up",
+                messages=[{"role": "user", "content": "."}],
+                mock_response=".",
             )
         except Exception:
             pass
@@ -136,7 +181,9 @@ class AttemptGate(Protocol):
 class _Failure(Exception):
     """An attempt that failed, already classified."""
 
-    def __init__(self, kind: str, status: int | None, message: str, retry_after_s: float | None = None):
+    def __init__(
+        self, kind: str, status: int | None, message: str, retry_after_s: float | None = None
+    ):
         super().__init__(message)
         self.kind = kind
         self.status = status
@@ -179,11 +226,18 @@ class ModelClient:
         if req.model.startswith("local/"):
             problem = _ensure_local_provider()
             if problem:
-                return CallResult(output=None, error=scrub(problem, secrets), error_kind="config", attempts=0)
+                return CallResult(
+                    output=None, error=scrub(problem, secrets), error_kind="config", attempts=0
+                )
         try:
             litellm = await warm_up()
         except ImportError as exc:  # pragma: no cover - litellm is a dependency
-            return CallResult(output=None, error=f"litellm is not importable: {exc}", error_kind="config", attempts=0)
+            return CallResult(
+                output=None,
+                error=f"litellm is not importable: {exc}",
+                error_kind="config",
+                attempts=0,
+            )
 
         messages = [dict(m) for m in req.messages]
         attempt = 0
@@ -207,7 +261,10 @@ class ModelClient:
                 raise
             except Refused as refusal:  # the throttle stopped this attempt before it was sent
                 return CallResult(
-                    output=None, error=refusal.message, error_kind=refusal.kind, attempts=attempt - 1
+                    output=None,
+                    error=refusal.message,
+                    error_kind=refusal.kind,
+                    attempts=attempt - 1,
                 )
             except _Failure as exc:
                 failure = exc
@@ -251,10 +308,14 @@ class ModelClient:
             if not waited_by_gate:  # a paused gate already holds every caller back
                 await self._sleep(delay)
 
-    async def _call(self, litellm: Any, model: str, messages: list[dict], params: dict[str, Any]) -> Any:
+    async def _call(
+        self, litellm: Any, model: str, messages: list[dict], params: dict[str, Any]
+    ) -> Any:
         # The outer wait_for is a safety net for a transport that ignores ``timeout``.
         return await asyncio.wait_for(
-            litellm.acompletion(model=model, messages=messages, timeout=self.timeout_s, max_retries=0, **params),
+            litellm.acompletion(
+                model=model, messages=messages, timeout=self.timeout_s, max_retries=0, **params
+            ),
             timeout=self.timeout_s * 1.5 + 1.0,
         )
 
@@ -305,7 +366,7 @@ def _ensure_local_provider() -> str | None:
     if _local_registered:
         return None
     try:
-        from .local import register_local_provider
+        from pytest_promptgate.local import register_local_provider
 
         register_local_provider()
     except ImportError as exc:

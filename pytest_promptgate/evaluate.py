@@ -6,12 +6,13 @@ Shared by the pytest plugin (on the controller, after every item ran) and by
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
-from . import gate
-from .model import CaseResult, Suite
-from .report.json_report import build_report, case_entry
+from pytest_promptgate import gate
+from pytest_promptgate.model import CaseResult, Suite
+from pytest_promptgate.report.json_report import build_report, case_entry
 
 DEFAULT_THRESHOLD = 0.8
 DEFAULT_FINETUNE_AFTER = 3
@@ -37,7 +38,11 @@ class GateSettings:
     def finetune_after_for(self, suite: Suite) -> int:
         if self.finetune_after_override is not None:
             return self.finetune_after_override
-        return suite.finetune_after if suite.finetune_after is not None else self.finetune_after_default
+        return (
+            suite.finetune_after
+            if suite.finetune_after is not None
+            else self.finetune_after_default
+        )
 
 
 @dataclass(frozen=True)
@@ -72,7 +77,9 @@ def evaluate_suite(
     version_runs = []
     for label in sorted(by_version, key=lambda label: version_order.get(label, len(version_order))):
         version_cases = by_version[label]
-        results = sorted((c.result for c in version_cases), key=lambda r: case_order.get(r.case, 1 << 30))
+        results = sorted(
+            (c.result for c in version_cases), key=lambda r: case_order.get(r.case, 1 << 30)
+        )
         version_runs.append(
             gate.VersionRun(
                 label=label,
@@ -116,7 +123,9 @@ def evaluate(
     prompts: list[dict[str, Any]] = []
     records: list[dict[str, Any]] = []
     for suite_file in sorted(by_suite):
-        entry, version_runs = evaluate_suite(suites[suite_file], suite_file, by_suite[suite_file], settings, history)
+        entry, version_runs = evaluate_suite(
+            suites[suite_file], suite_file, by_suite[suite_file], settings, history
+        )
         prompts.append(entry)
         case_ids = {run.label: [r.case for r in run.results] for run in version_runs}
         records.extend(gate.history_records(entry, case_ids, git_commit))

@@ -16,12 +16,13 @@ import argparse
 import json
 import random
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
-from pytest_promptgate.atomic import write_atomic
 from pytest_promptgate.advisor import MINIMUM_EXAMPLES, target_output
+from pytest_promptgate.atomic import write_atomic
 from pytest_promptgate.model import Case, Location, PromptgateError, Suite, UsageError
 
 ROLES = ("system", "user", "assistant")
@@ -83,8 +84,6 @@ def validate_example(example: Mapping[str, Any], where: Location | None) -> str:
     return line
 
 
-
-
 def _holdout_count(total: int, holdout: float) -> int:
     if holdout <= 0.0 or total < 2:
         return 0
@@ -105,7 +104,8 @@ def export_finetune(suite: Suite, out: Path, holdout: float = 0.0, seed: int = 0
             skipped += 1
             continue
         rendered = [
-            {"role": str(m["role"]), "content": str(m["content"])} for m in _render_messages(suite, case)
+            {"role": str(m["role"]), "content": str(m["content"])}
+            for m in _render_messages(suite, case)
         ]
         example = {"messages": rendered + [{"role": "assistant", "content": target}]}
         lines.append((case.id, validate_example(example, case.location)))
@@ -174,7 +174,9 @@ def add_cli(subparsers: Any) -> None:
     parser.add_argument("suite", help="a *.promptgate.yaml suite")
     parser.add_argument("-o", "--output", required=True, help="JSONL file to write")
     parser.add_argument(
-        "--holdout", type=_fraction, default=0.0,
+        "--holdout",
+        type=_fraction,
+        default=0.0,
         help="fraction of examples held out in <output stem>.holdout.jsonl (default 0)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the hold-out split")

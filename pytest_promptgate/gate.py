@@ -29,10 +29,11 @@ fixes, so the verdict stays FAIL, ``noise`` is true and the advice suggests ``re
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from itertools import combinations
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from pytest_promptgate import advisor
 from pytest_promptgate.history import case_set_hash, make_record
@@ -193,7 +194,9 @@ def _passing_cases(stats: VersionStats) -> set[str]:
     return {case for case in stats.case_rates if case not in failing}
 
 
-def _comparison(previous: VersionRun, prev_stats: VersionStats, stats: VersionStats) -> dict[str, Any]:
+def _comparison(
+    previous: VersionRun, prev_stats: VersionStats, stats: VersionStats
+) -> dict[str, Any]:
     paired = set(prev_stats.case_rates) & set(stats.case_rates)
     before, after = _passing_cases(prev_stats), _passing_cases(stats)
     fixed = sorted(case for case in paired if case not in before and case in after)
@@ -279,7 +282,10 @@ def _comparable(iteration: _Iteration, reference: _Iteration) -> bool:
     assert reference.case_ids is not None  # the reference is the current run
     if iteration.case_ids is not None:
         larger = max(len(iteration.case_ids), len(reference.case_ids))
-        return larger > 0 and len(iteration.case_ids & reference.case_ids) / larger >= COMPARABLE_OVERLAP
+        return (
+            larger > 0
+            and len(iteration.case_ids & reference.case_ids) / larger >= COMPARABLE_OVERLAP
+        )
     # Old record without case ids: judge by what it tells (its failing cases and its size).
     sizes_close = reference.n > 0 and abs(iteration.n - reference.n) <= 0.2 * reference.n
     if not iteration.failing:
@@ -300,7 +306,9 @@ def _improvement_p_value(first: _Iteration, best: _Iteration) -> tuple[float, st
             broken = sum(1 for c in paired if first_outcomes[c] and not best_outcomes[c])
             return mcnemar_exact(fixed, broken), "McNemar"
     assert first.rate is not None and best.rate is not None
-    return two_proportion_p(first.rate, first.effective_n, best.rate, best.effective_n), "two-proportion test"
+    return two_proportion_p(
+        first.rate, first.effective_n, best.rate, best.effective_n
+    ), "two-proportion test"
 
 
 def _mean_jaccard(sets: Sequence[frozenset[str]]) -> float | None:
@@ -402,7 +410,9 @@ def evaluate_prompt(
     for run, stats in zip(versions, all_stats):
         run_iterations.pop(run.content_hash, None)  # a repeated hash counts where it last appears
         run_iterations[run.content_hash] = _run_iteration(run, stats, timestamp)
-    iterations = _history_iterations(history, suite.prompt, run_hashes) + list(run_iterations.values())
+    iterations = _history_iterations(history, suite.prompt, run_hashes) + list(
+        run_iterations.values()
+    )
 
     current_run, current = versions[-1], all_stats[-1]
     description = _describe(current_run.label, current)
@@ -502,13 +512,17 @@ def _below_threshold(
                 f"{format_percent(jaccard or 0.0)}): this looks like noise, not a systematic "
                 "failure; sample each case several times (`repeat: 3` or more) before deciding"
             )
-        return FAIL, reason, advisor.build_advice(
-            kind="iterate",
-            message=message,
-            window=[it.window_entry() for it in window],
-            plateau_p_value=p_value,
-            noise=noise,
-            failing_patterns=patterns,
+        return (
+            FAIL,
+            reason,
+            advisor.build_advice(
+                kind="iterate",
+                message=message,
+                window=[it.window_entry() for it in window],
+                plateau_p_value=p_value,
+                noise=noise,
+                failing_patterns=patterns,
+            ),
         )
 
     if len(iterations) < finetune_after:
@@ -520,7 +534,11 @@ def _below_threshold(
         not gate_passes(it.rate, it.ci_low, it.ci_high, threshold, gate) for it in window
     )
     if not still_failing:
-        passed = [it.version for it in window if gate_passes(it.rate, it.ci_low, it.ci_high, threshold, gate)]
+        passed = [
+            it.version
+            for it in window
+            if gate_passes(it.rate, it.ci_low, it.ci_high, threshold, gate)
+        ]
         return iterate(
             f"an iteration in the last {finetune_after} passed ({', '.join(passed)}): "
             "the prompt regressed"
@@ -543,9 +561,7 @@ def _below_threshold(
             p_value,
         )
     if noise:
-        return iterate(
-            f"the last {finetune_after} iterations stayed below the threshold", p_value
-        )
+        return iterate(f"the last {finetune_after} iterations stayed below the threshold", p_value)
     gain = (
         "no iteration beat the first"
         if best is first

@@ -21,11 +21,19 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-from pytest_promptgate.model import CONSIDER_FINE_TUNING, FAIL, FAILED, PASS, RETHINK, PromptgateError
+from pytest_promptgate.model import (
+    CONSIDER_FINE_TUNING,
+    FAIL,
+    FAILED,
+    PASS,
+    RETHINK,
+    PromptgateError,
+)
 from pytest_promptgate.report.escape import md_text, strip_control, workflow_data, workflow_property
 from pytest_promptgate.report.markdown import (
     GITHUB_COMMENT_LIMIT,
@@ -51,7 +59,9 @@ class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, req, fp, code, msg, headers, newurl):
         old, new = urllib.parse.urlsplit(req.full_url), urllib.parse.urlsplit(newurl)
         if (old.scheme, old.netloc) != (new.scheme, new.netloc):
-            raise urllib.error.HTTPError(req.full_url, code, f"cross-origin redirect refused ({msg})", headers, fp)
+            raise urllib.error.HTTPError(
+                req.full_url, code, f"cross-origin redirect refused ({msg})", headers, fp
+            )
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
@@ -84,14 +94,18 @@ class GitHubClient:
             # Never follow a Link (or anything else) to another host with our token.
             base, target = urllib.parse.urlsplit(self.api_url), urllib.parse.urlsplit(url)
             if (base.scheme, base.netloc) != (target.scheme, target.netloc):
-                raise GitHubError(None, f"refusing to send the token to {target.scheme}://{target.netloc}")
+                raise GitHubError(
+                    None, f"refusing to send the token to {target.scheme}://{target.netloc}"
+                )
         else:
             url = self.api_url.rstrip("/") + path_or_url
         if params:
             url += ("&" if "?" in url else "?") + urllib.parse.urlencode(params)
         return url
 
-    def request(self, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None) -> tuple[Any, Any]:
+    def request(
+        self, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None
+    ) -> tuple[Any, Any]:
         url = self._url(path, params)
         # A model that echoed the token must not get it published in a comment or an issue.
         data = None if body is None else self._redact(json.dumps(body)).encode("utf-8")
@@ -114,7 +128,9 @@ class GitHubClient:
                 detail = json.loads(exc.read() or b"{}").get("message", "")
             except (ValueError, AttributeError, OSError):
                 pass
-            raise GitHubError(exc.code, self._redact(f"{method} {shown}: HTTP {exc.code} {detail}".strip())) from None
+            raise GitHubError(
+                exc.code, self._redact(f"{method} {shown}: HTTP {exc.code} {detail}".strip())
+            ) from None
         except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
             reason = getattr(exc, "reason", exc)
             raise GitHubError(None, self._redact(f"{method} {shown}: {reason}")) from None
@@ -216,8 +232,13 @@ def upsert_comment(client: GitHubClient, repository: str, pr: int, body: str) ->
     """PATCH our marked comment if the PR has one by us, else POST; returns (action, comment)."""
     author = token_login(client)
     for comment in client.paginate(f"/repos/{repository}/issues/{pr}/comments"):
-        if REPORT_MARKER in (comment.get("body") or "") and (comment.get("user") or {}).get("login") == author:
-            updated, _ = client.request("PATCH", f"/repos/{repository}/issues/comments/{comment['id']}", {"body": body})
+        if (
+            REPORT_MARKER in (comment.get("body") or "")
+            and (comment.get("user") or {}).get("login") == author
+        ):
+            updated, _ = client.request(
+                "PATCH", f"/repos/{repository}/issues/comments/{comment['id']}", {"body": body}
+            )
             return "updated", updated or comment
     created, _ = client.request("POST", f"/repos/{repository}/issues/{pr}/comments", {"body": body})
     return "created", created or {}
@@ -242,34 +263,55 @@ def run_comment(args: argparse.Namespace) -> int:
     body = comment_body(report, args.markdown)
     pr = args.pr or pr_number_from_event(os.environ.get("GITHUB_EVENT_PATH"))
     if not pr:
-        print("promptgate: not a pull request (no --pr, no pull_request in GITHUB_EVENT_PATH): no comment posted")
+        print(
+            "promptgate: not a pull request (no --pr, no pull_request in GITHUB_EVENT_PATH): no comment posted"
+        )
         return 0
     if not context.token:
-        return _degrade_comment(context, body, f"no GitHub token in ${args.token_env}", args.summary_written)
+        return _degrade_comment(
+            context, body, f"no GitHub token in ${args.token_env}", args.summary_written
+        )
     if not context.repository:
-        return _degrade_comment(context, body, "no repository (set --repo or GITHUB_REPOSITORY)", args.summary_written)
+        return _degrade_comment(
+            context, body, "no repository (set --repo or GITHUB_REPOSITORY)", args.summary_written
+        )
     client = GitHubClient(context.api_url, context.token)
     try:
         action, comment = upsert_comment(client, context.repository, int(pr), body)
     except GitHubError as exc:
         if exc.status in _PERMISSION_STATUSES:
-            reason = (f"the token cannot write to pull request #{pr} ({exc.message}); "
-                      "a pull request from a fork gets a read-only token")
+            reason = (
+                f"the token cannot write to pull request #{pr} ({exc.message}); "
+                "a pull request from a fork gets a read-only token"
+            )
         else:
             reason = f"GitHub API error ({exc.message})"
         return _degrade_comment(context, body, reason, args.summary_written)
-    print(_redact(f"promptgate: {action} the report comment on #{pr}: {comment.get('html_url', '')}".rstrip(": "),
-                  context.token))
+    print(
+        _redact(
+            f"promptgate: {action} the report comment on #{pr}: {comment.get('html_url', '')}".rstrip(
+                ": "
+            ),
+            context.token,
+        )
+    )
     return 0
 
 
 def _degrade_comment(context: Context, body: str, reason: str, summary_written: bool) -> int:
     if summary_written:
-        _append_summary(context, f"> The promptgate PR comment was not posted: {md_text(reason)}. "
-                                 "The report is in this job summary.")
+        _append_summary(
+            context,
+            f"> The promptgate PR comment was not posted: {md_text(reason)}. "
+            "The report is in this job summary.",
+        )
     else:
         _append_summary(context, body)
-    where = "the job summary" if context.step_summary else "the report files (no GITHUB_STEP_SUMMARY here)"
+    where = (
+        "the job summary"
+        if context.step_summary
+        else "the report files (no GITHUB_STEP_SUMMARY here)"
+    )
     _warn(f"promptgate: PR comment not posted: {reason}. The report is in {where}.", context.token)
     return 0
 
@@ -315,29 +357,44 @@ def finetune_issue_body(report: dict, prompt: dict) -> str:
     advice = advice_section(prompt, heading="###")
     if advice:
         lines += [advice, ""]
-    failing = [c for c in report.get("cases") or []
-               if c.get("prompt") == prompt.get("prompt") and c.get("status") == FAILED
-               and (current is None or c.get("version") == current.get("version"))]
+    failing = [
+        c
+        for c in report.get("cases") or []
+        if c.get("prompt") == prompt.get("prompt")
+        and c.get("status") == FAILED
+        and (current is None or c.get("version") == current.get("version"))
+    ]
     if failing:
-        lines += [f"### Failing cases of {md_text(current.get('version') if current else '')} ({len(failing)})", ""]
+        lines += [
+            f"### Failing cases of {md_text(current.get('version') if current else '')} ({len(failing)})",
+            "",
+        ]
         for case in failing[:30]:
-            reasons = "; ".join(f"{f.get('expectation')}: {f.get('reason')}" for f in case.get("failures") or [])
-            lines.append(f"- **{md_text(case.get('case'))}** ({md_text(case_location(case))}): "
-                         f"{md_text(reasons, 200)}")
+            reasons = "; ".join(
+                f"{f.get('expectation')}: {f.get('reason')}" for f in case.get("failures") or []
+            )
+            lines.append(
+                f"- **{md_text(case.get('case'))}** ({md_text(case_location(case))}): "
+                f"{md_text(reasons, 200)}"
+            )
         if len(failing) > 30:
             lines.append(f"- … and {len(failing) - 30} more in the run's report")
         lines.append("")
-    lines.append("<sub>Kept up to date by pytest-promptgate on every run (found again by the hidden marker); "
-                 "never closed automatically.</sub>")
+    lines.append(
+        "<sub>Kept up to date by pytest-promptgate on every run (found again by the hidden marker); "
+        "never closed automatically.</sub>"
+    )
     body = "\n".join(lines)
     return body if len(body) < GITHUB_COMMENT_LIMIT else body[: GITHUB_COMMENT_LIMIT - 1]
 
 
 def recovered_comment(report: dict, prompt: dict) -> str:
-    return (f"<!-- pytest-promptgate:recovered:{_marker_key(prompt.get('prompt'))} -->\n"
-            f"**Recovered:** {md_text(prompt.get('prompt'))} passes again in the run of "
-            f"{md_text(report.get('created_at'))}: {md_text(prompt.get('reason'))}\n\n"
-            "This issue is left open: close it if fine-tuning is no longer needed.")
+    return (
+        f"<!-- pytest-promptgate:recovered:{_marker_key(prompt.get('prompt'))} -->\n"
+        f"**Recovered:** {md_text(prompt.get('prompt'))} passes again in the run of "
+        f"{md_text(report.get('created_at'))}: {md_text(prompt.get('reason'))}\n\n"
+        "This issue is left open: close it if fine-tuning is no longer needed."
+    )
 
 
 def ensure_label(client: GitHubClient, repository: str, label: str) -> bool:
@@ -349,8 +406,15 @@ def ensure_label(client: GitHubClient, repository: str, label: str) -> bool:
         if exc.status != 404:
             raise
     try:
-        client.request("POST", f"/repos/{repository}/labels",
-                       {"name": label, "color": "d4c5f9", "description": "pytest-promptgate: prompt plateaued below its threshold"})
+        client.request(
+            "POST",
+            f"/repos/{repository}/labels",
+            {
+                "name": label,
+                "color": "d4c5f9",
+                "description": "pytest-promptgate: prompt plateaued below its threshold",
+            },
+        )
     except GitHubError as exc:
         if exc.status != 422:  # 422: created meanwhile by a concurrent run
             raise
@@ -372,7 +436,9 @@ def find_finetune_issues(client: GitHubClient, repository: str, label: str) -> d
     return found
 
 
-def sync_finetune_issues(client: GitHubClient, repository: str, report: dict, label: str) -> list[str]:
+def sync_finetune_issues(
+    client: GitHubClient, repository: str, report: dict, label: str
+) -> list[str]:
     """Create/update one issue per flagged prompt; comment once when a flagged prompt recovers."""
     prompts = report.get("prompts") or []
     flagged = [p for p in prompts if p.get("verdict") == CONSIDER_FINE_TUNING]
@@ -385,9 +451,14 @@ def sync_finetune_issues(client: GitHubClient, repository: str, report: dict, la
     existing = find_finetune_issues(client, repository, label)
     for prompt in flagged:
         issue = existing.get(_marker_key(prompt.get("prompt")))
-        payload = {"title": finetune_issue_title(prompt), "body": finetune_issue_body(report, prompt)}
+        payload = {
+            "title": finetune_issue_title(prompt),
+            "body": finetune_issue_body(report, prompt),
+        }
         if issue is None:
-            created, _ = client.request("POST", f"/repos/{repository}/issues", dict(payload, labels=[label]))
+            created, _ = client.request(
+                "POST", f"/repos/{repository}/issues", dict(payload, labels=[label])
+            )
             actions.append(f"opened #{(created or {}).get('number')} for {prompt.get('prompt')}")
         else:
             client.request("PATCH", f"/repos/{repository}/issues/{issue['number']}", payload)
@@ -397,15 +468,25 @@ def sync_finetune_issues(client: GitHubClient, repository: str, report: dict, la
         body = (issue or {}).get("body") or ""
         if issue is None or _state_marker("recovered") in body:
             continue  # never flagged, or the recovery was already announced
-        client.request("POST", f"/repos/{repository}/issues/{issue['number']}/comments",
-                       {"body": recovered_comment(report, prompt)})
+        client.request(
+            "POST",
+            f"/repos/{repository}/issues/{issue['number']}/comments",
+            {"body": recovered_comment(report, prompt)},
+        )
         new_body = body.replace(_state_marker("flagged"), _state_marker("recovered"))
         if _state_marker("recovered") not in new_body:
             new_body = _state_marker("recovered") + "\n" + new_body
-        new_body = re.sub(r"^\*\*Status: flagged\*\*.*$",
-                          lambda _: f"**Status: recovered** in the run of {md_text(report.get('created_at'))}: "
-                                    f"{md_text(prompt.get('reason'))}",
-                          new_body, count=1, flags=re.MULTILINE)
+        status_line = (
+            f"**Status: recovered** in the run of {md_text(report.get('created_at'))}: "
+            f"{md_text(prompt.get('reason'))}"
+        )
+        new_body = re.sub(
+            r"^\*\*Status: flagged\*\*.*$",
+            lambda _, line=status_line: line,
+            new_body,
+            count=1,
+            flags=re.MULTILINE,
+        )
         client.request("PATCH", f"/repos/{repository}/issues/{issue['number']}", {"body": new_body})
         actions.append(f"commented on #{issue['number']}: {prompt.get('prompt')} recovered")
     return actions
@@ -417,7 +498,9 @@ def run_issues(args: argparse.Namespace) -> int:
     if not context.token or not context.repository:
         missing = f"no GitHub token in ${args.token_env}" if not context.token else "no repository"
         if flagged:
-            _append_summary(context, f"> promptgate could not open fine-tune issues: {md_text(missing)}.")
+            _append_summary(
+                context, f"> promptgate could not open fine-tune issues: {md_text(missing)}."
+            )
         _warn(f"promptgate: fine-tune issues not synced: {missing}", context.token)
         return 0
     client = GitHubClient(context.api_url, context.token)
@@ -425,7 +508,9 @@ def run_issues(args: argparse.Namespace) -> int:
         actions = sync_finetune_issues(client, context.repository, report, args.label)
     except GitHubError as exc:
         if flagged:
-            _append_summary(context, f"> promptgate could not open fine-tune issues: {md_text(exc.message)}.")
+            _append_summary(
+                context, f"> promptgate could not open fine-tune issues: {md_text(exc.message)}."
+            )
         _warn(f"promptgate: fine-tune issues not synced: {exc.message}", context.token)
         return 0
     for action in actions:
@@ -442,27 +527,44 @@ def annotations(report: dict, path_prefix: str = "", limit: int = MAX_ANNOTATION
     Message and properties are escaped the way the runner unescapes them, so model text can
     neither end the command nor start a new line (and so never a new command).
     """
-    failing_prompts = {p.get("prompt"): p for p in report.get("prompts") or [] if p.get("verdict") in _FAILING_VERDICTS}
+    failing_prompts = {
+        p.get("prompt"): p
+        for p in report.get("prompts") or []
+        if p.get("verdict") in _FAILING_VERDICTS
+    }
     lines = []
     candidates = [
-        c for c in report.get("cases") or []
-        if c.get("prompt") in failing_prompts and c.get("status") == FAILED
-        and c.get("version") == failing_prompts[c.get("prompt")].get("current_version", c.get("version"))
+        c
+        for c in report.get("cases") or []
+        if c.get("prompt") in failing_prompts
+        and c.get("status") == FAILED
+        and c.get("version")
+        == failing_prompts[c.get("prompt")].get("current_version", c.get("version"))
     ]
     for case in candidates[:limit]:
-        reasons = "; ".join(f"{f.get('expectation')}: {f.get('reason')}" for f in case.get("failures") or [])
-        message = strip_control(f"case {case.get('case')} failed: {reasons or 'see the report'}")[:500]
+        reasons = "; ".join(
+            f"{f.get('expectation')}: {f.get('reason')}" for f in case.get("failures") or []
+        )
+        message = strip_control(f"case {case.get('case')} failed: {reasons or 'see the report'}")[
+            :500
+        ]
         title = f"promptgate: {case.get('prompt')} {case.get('version')}"
         props = []
         if case.get("file"):
-            path = posixpath.normpath(posixpath.join(path_prefix, case["file"])) if path_prefix else case["file"]
+            path = (
+                posixpath.normpath(posixpath.join(path_prefix, case["file"]))
+                if path_prefix
+                else case["file"]
+            )
             props.append(f"file={workflow_property(path)}")
             if case.get("line"):
                 props.append(f"line={int(case['line'])}")
         props.append(f"title={workflow_property(title)}")
         lines.append(f"::error {','.join(props)}::{workflow_data(message)}")
     if len(candidates) > limit:
-        lines.append(f"::notice title=promptgate::{len(candidates) - limit} more failing cases are in the job summary")
+        lines.append(
+            f"::notice title=promptgate::{len(candidates) - limit} more failing cases are in the job summary"
+        )
     return lines
 
 
@@ -477,10 +579,16 @@ def run_annotate(args: argparse.Namespace) -> int:
 def action_outputs(report: dict | None, report_path: str) -> dict[str, str]:
     if report is None:
         return {"verdict": "ERROR", "report-path": "", "failed-prompts": ""}
-    failed = [re.sub(r"[\s,]+", "_", strip_control(p.get("prompt"))) for p in report.get("prompts") or []
-              if p.get("verdict") != PASS]
-    return {"verdict": strip_control(report.get("verdict")).replace("\n", " "), "report-path": report_path,
-            "failed-prompts": ",".join(failed)}
+    failed = [
+        re.sub(r"[\s,]+", "_", strip_control(p.get("prompt")))
+        for p in report.get("prompts") or []
+        if p.get("verdict") != PASS
+    ]
+    return {
+        "verdict": strip_control(report.get("verdict")).replace("\n", " "),
+        "report-path": report_path,
+        "failed-prompts": ",".join(failed),
+    }
 
 
 def run_outputs(args: argparse.Namespace) -> int:
@@ -515,34 +623,61 @@ def _load(args: argparse.Namespace) -> tuple[dict, Context]:
 
 def add_cli(subparsers) -> argparse.ArgumentParser:
     """Register ``github {comment,issues,annotate,outputs}``; handlers are ``args.func(args) -> int``."""
-    parser = subparsers.add_parser("github", help="post the report to GitHub (PR comment, issues, annotations)")
+    parser = subparsers.add_parser(
+        "github", help="post the report to GitHub (PR comment, issues, annotations)"
+    )
     commands = parser.add_subparsers(dest="github_command", required=True)
 
     def common(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("--report", type=Path, required=True, help="the JSON report (--promptgate-report)")
+        sub.add_argument(
+            "--report", type=Path, required=True, help="the JSON report (--promptgate-report)"
+        )
         sub.add_argument("--repo", help="owner/name (default: $GITHUB_REPOSITORY)")
-        sub.add_argument("--token-env", default="GITHUB_TOKEN", help="environment variable holding the token")
-        sub.add_argument("--api-url", help="REST API root (default: $GITHUB_API_URL or https://api.github.com)")
+        sub.add_argument(
+            "--token-env", default="GITHUB_TOKEN", help="environment variable holding the token"
+        )
+        sub.add_argument(
+            "--api-url", help="REST API root (default: $GITHUB_API_URL or https://api.github.com)"
+        )
 
-    comment = commands.add_parser("comment", help="create or update the one report comment on a pull request")
+    comment = commands.add_parser(
+        "comment", help="create or update the one report comment on a pull request"
+    )
     common(comment)
-    comment.add_argument("--markdown", type=Path, help="the Markdown report (default: rendered from the JSON)")
-    comment.add_argument("--pr", type=int, help="pull request number (default: from $GITHUB_EVENT_PATH)")
-    comment.add_argument("--summary-written", action="store_true",
-                         help="the report is already in the job summary: on failure add only a note")
+    comment.add_argument(
+        "--markdown", type=Path, help="the Markdown report (default: rendered from the JSON)"
+    )
+    comment.add_argument(
+        "--pr", type=int, help="pull request number (default: from $GITHUB_EVENT_PATH)"
+    )
+    comment.add_argument(
+        "--summary-written",
+        action="store_true",
+        help="the report is already in the job summary: on failure add only a note",
+    )
     comment.set_defaults(func=_guard(run_comment))
 
-    issues = commands.add_parser("issues", help="open or update one issue per prompt flagged for fine-tuning")
+    issues = commands.add_parser(
+        "issues", help="open or update one issue per prompt flagged for fine-tuning"
+    )
     common(issues)
-    issues.add_argument("--label", default=DEFAULT_LABEL, help=f"issue label (default: {DEFAULT_LABEL})")
+    issues.add_argument(
+        "--label", default=DEFAULT_LABEL, help=f"issue label (default: {DEFAULT_LABEL})"
+    )
     issues.set_defaults(func=_guard(run_issues))
 
-    annotate = commands.add_parser("annotate", help="print ::error annotations for the first failing cases")
+    annotate = commands.add_parser(
+        "annotate", help="print ::error annotations for the first failing cases"
+    )
     annotate.add_argument("--report", type=Path, required=True)
-    annotate.add_argument("--path-prefix", default="", help="prefix for case files (the working directory)")
+    annotate.add_argument(
+        "--path-prefix", default="", help="prefix for case files (the working directory)"
+    )
     annotate.set_defaults(func=_guard(run_annotate))
 
-    outputs = commands.add_parser("outputs", help="write verdict, report-path, failed-prompts to $GITHUB_OUTPUT")
+    outputs = commands.add_parser(
+        "outputs", help="write verdict, report-path, failed-prompts to $GITHUB_OUTPUT"
+    )
     outputs.add_argument("--report", type=Path, required=True)
     outputs.set_defaults(func=_guard(run_outputs))
     return parser
@@ -557,7 +692,10 @@ def _guard(handler):
         except PromptgateError as exc:
             token = os.environ.get(getattr(args, "token_env", "GITHUB_TOKEN") or "GITHUB_TOKEN", "")
             text = exc.format()
-            print(f"promptgate: error: {text.replace(token, '***') if token else text}", file=sys.stderr)
+            print(
+                f"promptgate: error: {text.replace(token, '***') if token else text}",
+                file=sys.stderr,
+            )
             return 2
 
     return run

@@ -23,12 +23,13 @@ import hashlib
 import json
 import os
 import subprocess
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
-from .atomic import temp_prefix, write_atomic
+from pytest_promptgate.atomic import temp_prefix, write_atomic
 
 HISTORY_SCHEMA = 1
 DEFAULT_HISTORY_PATH = Path(".promptgate") / "history.jsonl"
@@ -190,7 +191,9 @@ def make_record(
     }
 
 
-def iterations_table(records: Sequence[Mapping[str, Any]], prompt: str | None = None) -> list[list[Any]]:
+def iterations_table(
+    records: Sequence[Mapping[str, Any]], prompt: str | None = None
+) -> list[list[Any]]:
     """Rows for ``promptgate history``: one per (prompt, content hash), oldest first.
 
     The numbers are those of the latest run of that iteration; ``runs`` counts its runs.
@@ -228,8 +231,17 @@ def iterations_table(records: Sequence[Mapping[str, Any]], prompt: str | None = 
 
 
 HISTORY_HEADERS = [
-    "prompt", "iter", "version", "hash", "model", "passed/n", "rate", "95% CI", "runs",
-    "last run", "commit",
+    "prompt",
+    "iter",
+    "version",
+    "hash",
+    "model",
+    "passed/n",
+    "rate",
+    "95% CI",
+    "runs",
+    "last run",
+    "commit",
 ]
 
 

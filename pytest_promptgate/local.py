@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .model import PromptgateError
+from pytest_promptgate.model import PromptgateError
 
 PROVIDER = "local"
 INSTALL_COMMAND = "pip install 'pytest-promptgate[local]'"
@@ -228,7 +228,9 @@ class _ChatModel:
         bos_token = llama._model.token_get_text(bos_id) if bos_id != -1 else ""
         self._stop = [eos_token] if eos_token else []
         self._render_prompt = Jinja2ChatFormatter(template, eos_token, bos_token)
-        self._render_prefix = Jinja2ChatFormatter(template, eos_token, bos_token, add_generation_prompt=False)
+        self._render_prefix = Jinja2ChatFormatter(
+            template, eos_token, bos_token, add_generation_prompt=False
+        )
         self._cached_prefix: list[int] | None = None
 
     def _tokens(self, text: str) -> list[int]:
@@ -240,7 +242,11 @@ class _ChatModel:
     ) -> LocalCompletion:
         llama = self._llama
         prompt = self._tokens(self._render_prompt(messages=messages).prompt)
-        prefix = self._tokens(self._render_prefix(messages=messages[:-1]).prompt) if len(messages) > 1 else []
+        prefix = (
+            self._tokens(self._render_prefix(messages=messages[:-1]).prompt)
+            if len(messages) > 1
+            else []
+        )
         if prompt[: len(prefix)] != prefix or len(prefix) >= len(prompt):
             prefix = []  # the template does not render a clean prefix: evaluate it all, fresh
         if prefix and prefix == self._cached_prefix:
@@ -374,7 +380,9 @@ def _make_handler(litellm: Any) -> Any:
 
         async def acompletion(self, *, model, messages, model_response, optional_params, **_unused):
             try:
-                result = await asyncio.wrap_future(submit_local(model, messages, optional_params or {}))
+                result = await asyncio.wrap_future(
+                    submit_local(model, messages, optional_params or {})
+                )
             except PromptgateError as error:
                 raise provider_error(error) from None
             return fill_response(model_response, model, result)

@@ -8,11 +8,12 @@ one a single run would have reached.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
-from .evaluate import EvaluatedCase, GateSettings, evaluate
-from .model import (
+from pytest_promptgate.evaluate import EvaluatedCase, GateSettings, evaluate
+from pytest_promptgate.model import (
     ERROR,
     PASSED,
     CallResult,
@@ -37,13 +38,16 @@ def case_from_entry(entry: Mapping[str, Any]) -> CaseResult:
         "cached": bool(entry.get("cached")),
     }
     if entry["status"] == ERROR:
-        call = CallResult(output=None, error=entry.get("error") or "error", error_kind=entry.get("error_kind"))
+        call = CallResult(
+            output=None, error=entry.get("error") or "error", error_kind=entry.get("error_kind")
+        )
         samples = (SampleResult(0, call),)
     else:
         rate = entry.get("rate")
         passing = samples_n if entry["status"] == PASSED else round((rate or 0.0) * samples_n)
         failures = tuple(
-            ExpectationResult(f["expectation"], False, f.get("reason", "")) for f in entry.get("failures") or []
+            ExpectationResult(f["expectation"], False, f.get("reason", ""))
+            for f in entry.get("failures") or []
         ) or (ExpectationResult("recorded", False, "failed in the shard"),)
         samples = tuple(
             SampleResult(
@@ -53,7 +57,9 @@ def case_from_entry(entry: Mapping[str, Any]) -> CaseResult:
             )
             for index in range(samples_n)
         )
-    location = Location(entry["file"], entry["line"]) if entry.get("file") and entry.get("line") else None
+    location = (
+        Location(entry["file"], entry["line"]) if entry.get("file") and entry.get("line") else None
+    )
     return CaseResult(
         prompt=entry["prompt"],
         version=entry["version"],
@@ -67,7 +73,7 @@ def case_from_entry(entry: Mapping[str, Any]) -> CaseResult:
 
 
 def merge_reports(reports: Sequence[Mapping[str, Any]], rootdir: Path) -> dict[str, Any]:
-    from .spec import load_suite
+    from pytest_promptgate.spec import load_suite
 
     if not reports:
         raise PromptgateError("no report to merge", hint="pass the JSON reports of every shard")
@@ -99,7 +105,9 @@ def merge_reports(reports: Sequence[Mapping[str, Any]], rootdir: Path) -> dict[s
             seen[key] = EvaluatedCase(suite_file, content_hash, case_from_entry(entry))
             if suite_file not in suites:
                 suites[suite_file] = load_suite(rootdir / suite_file, rootdir)
-    threshold_cli = first_settings.get("threshold") if first_settings.get("threshold_source") == "cli" else None
+    threshold_cli = (
+        first_settings.get("threshold") if first_settings.get("threshold_source") == "cli" else None
+    )
     settings = GateSettings(
         threshold_override=threshold_cli,
         gate=first_settings.get("gate", "point"),
@@ -118,15 +126,15 @@ def merge_reports(reports: Sequence[Mapping[str, Any]], rootdir: Path) -> dict[s
 
 
 def _command(args: argparse.Namespace) -> int:
-    from .report.json_report import read_report, write_json_atomic
-    from .report.terminal import render_terminal
+    from pytest_promptgate.report.json_report import read_report, write_json_atomic
+    from pytest_promptgate.report.terminal import render_terminal
 
     reports = [read_report(Path(p)) for p in args.reports]
     merged = merge_reports(reports, Path(args.rootdir))
     write_json_atomic(Path(args.output), merged)
     if args.markdown:
-        from .report.json_report import write_text_atomic
-        from .report.markdown import render_markdown
+        from pytest_promptgate.report.json_report import write_text_atomic
+        from pytest_promptgate.report.markdown import render_markdown
 
         write_text_atomic(Path(args.markdown), render_markdown(merged))
     print(render_terminal(merged))
@@ -142,5 +150,7 @@ def add_cli(subparsers) -> None:
     parser.add_argument("reports", nargs="+", help="JSON reports written by --promptgate-report")
     parser.add_argument("-o", "--output", required=True, help="merged JSON report to write")
     parser.add_argument("--markdown", help="also write the merged Markdown report here")
-    parser.add_argument("--rootdir", default=".", help="the repository root the suite paths are relative to")
+    parser.add_argument(
+        "--rootdir", default=".", help="the repository root the suite paths are relative to"
+    )
     parser.set_defaults(func=_command)

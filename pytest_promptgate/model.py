@@ -7,10 +7,11 @@ these types (or the JSON documents described in docs/ARCHITECTURE.md).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 SCHEMA_VERSION = 1
 
@@ -77,7 +78,7 @@ class ProviderFailure(Exception):
     as a prompt failure.
     """
 
-    def __init__(self, call: "CallResult"):
+    def __init__(self, call: CallResult):
         super().__init__(call.error or "provider failure")
         self.call = call
 
@@ -171,7 +172,9 @@ class CallResult:
     cost_usd: float | None = None  # None: price unknown (never reported as 0)
     latency_ms: float = 0.0
     error: str | None = None  # scrubbed provider message; set => output is None
-    error_kind: str | None = None  # rate_limit|server|auth|bad_request|timeout|connection|malformed|replay_miss|budget|config
+    error_kind: str | None = (
+        None  # rate_limit|server|auth|bad_request|timeout|connection|malformed|replay_miss|budget|config
+    )
     attempts: int = 1
     cached: bool = False
 

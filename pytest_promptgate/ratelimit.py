@@ -51,7 +51,9 @@ class TokenBucket:
         async with self._lock:
             while True:
                 now = self._clock()
-                self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate_per_s)
+                self._tokens = min(
+                    self.capacity, self._tokens + (now - self._updated) * self.rate_per_s
+                )
                 self._updated = now
                 if self._tokens >= 1.0:
                     self._tokens -= 1.0

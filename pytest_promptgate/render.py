@@ -18,10 +18,11 @@ import inspect
 import json
 import re
 import sys
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
-from .model import Case, Location, Suite, SuiteError, Version
+from pytest_promptgate.model import Case, Location, Suite, SuiteError, Version
 
 ROLES = ("system", "user", "assistant")
 
@@ -193,14 +194,19 @@ _BUILDERS: dict[str, Callable[..., Any]] = {}
 PYTHON_REF = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*")
 
 
-def resolve_builder(ref: str, search_dirs: Iterable[Path], location: Location | None = None) -> Callable[..., Any]:
+def resolve_builder(
+    ref: str, search_dirs: Iterable[Path], location: Location | None = None
+) -> Callable[..., Any]:
     """Import ``module:function`` with ``search_dirs`` on sys.path (kept there, as pytest does
     for rootdir-relative imports, so the builder's own lazy imports keep working)."""
     if ref in _BUILDERS:
         return _BUILDERS[ref]
     if not PYTHON_REF.fullmatch(ref):
-        raise SuiteError(f"`{ref}` is not a `module:function` reference", location,
-                         "write it like `myapp.prompts:build_messages`")
+        raise SuiteError(
+            f"`{ref}` is not a `module:function` reference",
+            location,
+            "write it like `myapp.prompts:build_messages`",
+        )
     for directory in reversed(list(search_dirs)):  # the first directory ends up first
         entry = str(directory)
         if entry not in sys.path:
@@ -210,11 +216,17 @@ def resolve_builder(ref: str, search_dirs: Iterable[Path], location: Location | 
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # the repository's own code: any failure is the user's to fix
-        raise SuiteError(f"cannot import `{module_name}` for prompt builder `{ref}`: "
-                         f"{type(exc).__name__}: {exc}", location, hint) from None
+        raise SuiteError(
+            f"cannot import `{module_name}` for prompt builder `{ref}`: "
+            f"{type(exc).__name__}: {exc}",
+            location,
+            hint,
+        ) from None
     builder = getattr(module, function_name, None)
     if not callable(builder):
-        raise SuiteError(f"module `{module_name}` has no function `{function_name}`", location, hint)
+        raise SuiteError(
+            f"module `{module_name}` has no function `{function_name}`", location, hint
+        )
     _BUILDERS[ref] = builder
     return builder
 
@@ -235,8 +247,12 @@ def _builder_messages(result: Any) -> tuple[dict[str, str], ...] | None:
         return None
     messages = []
     for message in result:
-        if not (isinstance(message, Mapping) and set(message) == {"role", "content"}
-                and message["role"] in ROLES and isinstance(message["content"], str)):
+        if not (
+            isinstance(message, Mapping)
+            and set(message) == {"role", "content"}
+            and message["role"] in ROLES
+            and isinstance(message["content"], str)
+        ):
             return None
         messages.append({"role": message["role"], "content": message["content"]})
     return tuple(messages)
@@ -245,29 +261,35 @@ def _builder_messages(result: Any) -> tuple[dict[str, str], ...] | None:
 # --- the entry point ------------------------------------------------------------------------
 
 
-def render_messages(suite: Suite, version: Version, vars: Mapping[str, Any],
-                    case: Case | None = None) -> tuple[dict[str, str], ...]:
+def render_messages(
+    suite: Suite, version: Version, vars: Mapping[str, Any], case: Case | None = None
+) -> tuple[dict[str, str], ...]:
     """The chat messages of ``version`` for one case's ``vars``.
 
     With ``case`` given, errors point at the case (its file:line) and name it; otherwise they
     point at the version.
     """
     location = (case.location if case else None) or version.location or suite.location
-    subject = f"case `{case.id}`, version `{version.label}`" if case else f"version `{version.label}`"
+    subject = (
+        f"case `{case.id}`, version `{version.label}`" if case else f"version `{version.label}`"
+    )
     if version.kind == "python":
         ref = version.python or ""
         builder = resolve_builder(ref, [suite.file.parent], version.location)
         try:
             result = builder(**dict(vars))
         except Exception as exc:  # the repository's code failed for this case's vars
-            raise SuiteError(f"{subject}: prompt builder `{ref}` raised {type(exc).__name__}: {exc}",
-                             location) from None
+            raise SuiteError(
+                f"{subject}: prompt builder `{ref}` raised {type(exc).__name__}: {exc}", location
+            ) from None
         messages = _builder_messages(result)
         if messages is None:
             raise SuiteError(
                 f"{subject}: prompt builder `{ref}` returned {type(result).__name__}; expected a "
-                "string (the user message) or a non-empty list of {role, content}", location,
-                f"roles are {', '.join(ROLES)}; every content is a string")
+                "string (the user message) or a non-empty list of {role, content}",
+                location,
+                f"roles are {', '.join(ROLES)}; every content is a string",
+            )
         return messages
     rendered = []
     for template in version.messages:
@@ -277,6 +299,8 @@ def render_messages(suite: Suite, version: Version, vars: Mapping[str, Any],
             hint = None
             if "is not defined" in _describe_template_failure(exc):
                 hint = "add the variable to the case's `vars`, or guard it with `{% if name is defined %}`"
-            raise SuiteError(f"{subject}: {_describe_template_failure(exc)}", location, hint) from None
+            raise SuiteError(
+                f"{subject}: {_describe_template_failure(exc)}", location, hint
+            ) from None
         rendered.append({"role": template.role, "content": content})
     return tuple(rendered)

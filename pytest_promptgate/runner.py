@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .cache import ResponseCache
-from .callpool import CallPool, auto_workers
-from .client import ModelClient, import_litellm, scrub, warm_up
-from .model import (
+from pytest_promptgate.cache import ResponseCache
+from pytest_promptgate.callpool import CallPool, auto_workers
+from pytest_promptgate.client import ModelClient, import_litellm, scrub, warm_up
+from pytest_promptgate.model import (
     CallRequest,
     CallResult,
     Case,
@@ -38,7 +38,7 @@ from .model import (
     SampleResult,
     UsageError,
 )
-from .ratelimit import Refused, Throttle
+from pytest_promptgate.ratelimit import Refused, Throttle
 
 # Completion length assumed by the budget estimate when params set no max_tokens.
 DEFAULT_COMPLETION_TOKENS = 256
@@ -125,7 +125,9 @@ class SteppedRun:
     ends the run (``cancel=True``: stop the calls still running); every result delivered
     before stays delivered, and cached."""
 
-    def __init__(self, jobs: list[Job], settings: RunSettings, on_result: ResultCallback | None = None):
+    def __init__(
+        self, jobs: list[Job], settings: RunSettings, on_result: ResultCallback | None = None
+    ):
         self._batch = _Batch(list(jobs), settings, on_result, None)
         self._batch.refuse_over_budget()
         self.outcome: RunOutcome | None = None
@@ -151,7 +153,12 @@ class SteppedRun:
 
     def wake(self) -> None:
         """Called (in the loop) when a result arrives: end the current step once it is ready."""
-        if self._waiter is not None and not self._waiter.done() and self._ready is not None and self._ready():
+        if (
+            self._waiter is not None
+            and not self._waiter.done()
+            and self._ready is not None
+            and self._ready()
+        ):
             self._waiter.set_result(None)
 
     def finish(self, cancel: bool = False) -> None:
@@ -160,14 +167,16 @@ class SteppedRun:
         with warnings.catch_warnings():
             # litellm leaves an inner coroutine of a cancelled call unawaited: its warning
             # would only be noise in the user's summary.
-            warnings.filterwarnings("ignore", message="coroutine .* was never awaited", category=RuntimeWarning)
+            warnings.filterwarnings(
+                "ignore", message="coroutine .* was never awaited", category=RuntimeWarning
+            )
             try:
                 if not self._task.done():
                     if cancel:
                         self._task.cancel()
                     try:
                         self._loop.run_until_complete(self._task)
-                    except BaseException:  # noqa: BLE001 - kept in self.error by _collect
+                    except BaseException:
                         pass
                 self._collect()
             finally:
@@ -196,7 +205,7 @@ def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
             loop.run_until_complete(asyncio.gather(*leftover, return_exceptions=True))
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.run_until_complete(loop.shutdown_default_executor())
-    except BaseException:  # noqa: BLE001 - closing after an interrupt is best effort
+    except BaseException:
         pass
     finally:
         loop.close()
@@ -209,7 +218,11 @@ def estimate_cost(jobs: list[Job], cache: ResponseCache | None) -> tuple[float, 
         for job in jobs
     ]
     uncached = sum(count for _, count in uncached_by_job)
-    priced = [(job, count) for job, count in uncached_by_job if count and not job.model.startswith("local/")]
+    priced = [
+        (job, count)
+        for job, count in uncached_by_job
+        if count and not job.model.startswith("local/")
+    ]
     if not priced:
         return 0.0, uncached, []
     litellm = import_litellm()
@@ -219,7 +232,9 @@ def estimate_cost(jobs: list[Job], cache: ResponseCache | None) -> tuple[float, 
         prompt_tokens = _count_tokens(litellm, job.model, job.messages)
         params = job.params
         completion_tokens = int(
-            params.get("max_tokens") or params.get("max_completion_tokens") or DEFAULT_COMPLETION_TOKENS
+            params.get("max_tokens")
+            or params.get("max_completion_tokens")
+            or DEFAULT_COMPLETION_TOKENS
         )
         if "input_cost_per_token" in params or "output_cost_per_token" in params:
             per_call = prompt_tokens * float(params.get("input_cost_per_token") or 0.0)
@@ -227,7 +242,9 @@ def estimate_cost(jobs: list[Job], cache: ResponseCache | None) -> tuple[float, 
         else:
             try:
                 prompt_usd, completion_usd = litellm.cost_per_token(
-                    model=job.model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
+                    model=job.model,
+                    prompt_tokens=prompt_tokens,
+                    completion_tokens=completion_tokens,
                 )
             except Exception:
                 unpriced[job.model] = unpriced.get(job.model, 0) + count
@@ -250,7 +267,9 @@ def _count_tokens(litellm: Any, model: str, messages: tuple[Mapping[str, str], .
 
 def _requests(job: Job) -> list[CallRequest]:
     return [
-        CallRequest(model=job.model, messages=job.messages, params=job.params, sample=i, label=job.node_id)
+        CallRequest(
+            model=job.model, messages=job.messages, params=job.params, sample=i, label=job.node_id
+        )
         for i in range(max(1, job.repeat))
     ]
 
@@ -264,7 +283,9 @@ class _Batch:
         progress: ProgressCallback | None,
     ):
         if settings.replay and settings.cache_dir is None:
-            raise UsageError("--promptgate-replay needs a cache directory", hint="set --promptgate-cache-dir")
+            raise UsageError(
+                "--promptgate-replay needs a cache directory", hint="set --promptgate-cache-dir"
+            )
         self.jobs = jobs
         self.settings = settings
         self.on_result = on_result
@@ -337,7 +358,8 @@ class _Batch:
             if uncached and not self.settings.replay:
                 await self._start_pool(uncached)
             outcomes = await asyncio.gather(
-                *(self._run_job(index, job, cached) for index, job, cached in waiting), return_exceptions=True
+                *(self._run_job(index, job, cached) for index, job, cached in waiting),
+                return_exceptions=True,
             )
         except BaseException:  # an interrupt: the workers' calls in flight are not waited for
             if self.pool is not None:
@@ -353,7 +375,9 @@ class _Batch:
             self.warnings += self.cache.warnings
         if self.unpriced_models:
             self.warnings.append(
-                "price unknown for " + ", ".join(sorted(self.unpriced_models)) + ": cost reported as unknown"
+                "price unknown for "
+                + ", ".join(sorted(self.unpriced_models))
+                + ": cost reported as unknown"
             )
         first = self.first_request if self.first_request is not None else started
         last = self.last_result if self.last_result is not None else first
@@ -376,7 +400,9 @@ class _Batch:
         from_suites: dict[str, float] = {}
         for job in self.jobs:
             if job.rpm:
-                from_suites[job.model] = min(float(job.rpm), from_suites.get(job.model, float("inf")))
+                from_suites[job.model] = min(
+                    float(job.rpm), from_suites.get(job.model, float("inf"))
+                )
         rpm = {m: float(r) for m, r in self.settings.rpm.items() if r}
         rpm.update(from_suites)
         return rpm
@@ -384,13 +410,17 @@ class _Batch:
     async def _start_pool(self, uncached: int) -> None:
         """Move the model calls to worker processes when that pays (see callpool.py)."""
         requested = self.settings.workers
-        workers = auto_workers(uncached, self.settings.concurrency) if requested is None else requested
+        workers = (
+            auto_workers(uncached, self.settings.concurrency) if requested is None else requested
+        )
         if workers <= 0:
             return
         why_not = self._pool_excluded()
         if why_not:
             if requested:  # asked for explicitly: say why it was not honoured
-                self.warnings.append(f"--promptgate-workers {requested} ignored: {why_not}; calls run in the pytest process")
+                self.warnings.append(
+                    f"--promptgate-workers {requested} ignored: {why_not}; calls run in the pytest process"
+                )
             return
         pool = CallPool(
             workers,
@@ -443,7 +473,10 @@ class _Batch:
             samples = [await self._run_sample(job, 0, cached[0] if cached else None)]
         else:
             samples = await asyncio.gather(
-                *(self._run_sample(job, i, cached[i] if cached else None) for i in range(job.repeat))
+                *(
+                    self._run_sample(job, i, cached[i] if cached else None)
+                    for i in range(job.repeat)
+                )
             )
         self._deliver(index, job, samples)
 
@@ -488,12 +521,14 @@ class _Batch:
 
     def _sample_now(self, job: Job, call: CallResult, sample: int) -> SampleResult | None:
         """The sample when every check is synchronous; None when one needs awaiting."""
-        from . import assertions
+        from pytest_promptgate import assertions
 
         if not call.ok or not job.case.expect:
             return SampleResult(sample=sample, call=call)
         try:
-            results, pending = assertions.start_checks(job.case.expect, self._context(job, call, sample))
+            results, pending = assertions.start_checks(
+                job.case.expect, self._context(job, call, sample)
+            )
         except Exception as exc:  # a bug in an expectation must not lose the case
             return _broken_checks(call, sample, exc)
         if pending:
@@ -510,12 +545,18 @@ class _Batch:
             self.last_progress = now
             self.progress(done, len(self.jobs), self.errors)
 
-    async def _run_sample(self, job: Job, sample: int, cached: CallResult | None = None) -> SampleResult:
+    async def _run_sample(
+        self, job: Job, sample: int, cached: CallResult | None = None
+    ) -> SampleResult:
         if cached is not None:
             call = cached
         else:
             request = CallRequest(
-                model=job.model, messages=job.messages, params=job.params, sample=sample, label=job.node_id
+                model=job.model,
+                messages=job.messages,
+                params=job.params,
+                sample=sample,
+                label=job.node_id,
             )
             call = await self.call_model(request)
         if not call.ok or not job.case.expect:
@@ -540,7 +581,7 @@ class _Batch:
         return SampleResult(sample=sample, call=call, checks=tuple(checks))
 
     def _context(self, job: Job, call: CallResult, sample: int) -> Any:
-        from . import assertions
+        from pytest_promptgate import assertions
 
         return _build(
             assertions.CheckContext,
@@ -568,7 +609,7 @@ class _Batch:
         )
 
     async def _check(self, job: Job, call: CallResult, sample: int) -> tuple[Any, ...]:
-        from . import assertions
+        from pytest_promptgate import assertions
 
         checks = assertions.check_all(job.case.expect, self._context(job, call, sample))
         if inspect.isawaitable(checks):

@@ -131,7 +131,9 @@ def _run_init_command(args: argparse.Namespace) -> int:
     written, refused = init_project(Path(args.directory), force=args.force)
     if refused:
         for path in refused:
-            print(f"promptgate init: {path} already exists; nothing written (use --force to overwrite)")
+            print(
+                f"promptgate init: {path} already exists; nothing written (use --force to overwrite)"
+            )
         return 1
     for path in written:
         print(f"wrote {path}")

@@ -118,19 +118,44 @@ import io
 import json
 import math
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, NoReturn
+from typing import Any, NoReturn
 
 import yaml
 
-from . import render
-from .model import Case, Expectation, Location, MessageTemplate, Suite, SuiteError, Version
+from pytest_promptgate import render
+from pytest_promptgate.model import (
+    Case,
+    Expectation,
+    Location,
+    MessageTemplate,
+    Suite,
+    SuiteError,
+    Version,
+)
 
 TOP_KEYS = (
-    "prompt", "description", "model", "params", "threshold", "finetune_after", "repeat", "rpm",
-    "usage", "finetune", "versions", "system", "user", "messages", "template", "python",
-    "defaults", "cases", "cases_file",
+    "prompt",
+    "description",
+    "model",
+    "params",
+    "threshold",
+    "finetune_after",
+    "repeat",
+    "rpm",
+    "usage",
+    "finetune",
+    "versions",
+    "system",
+    "user",
+    "messages",
+    "template",
+    "python",
+    "defaults",
+    "cases",
+    "cases_file",
 )
 SOURCE_KEYS = ("system", "user", "messages", "template", "python")
 DEFAULTS_KEYS = ("expect", "repeat", "tags")
@@ -142,17 +167,30 @@ PROMPTFOO_EXPECTATION_KEYS = ("type", "value")
 
 # Tags become pytest markers: these names would change what pytest does with the item, or
 # break `-m` expressions.
-RESERVED_TAGS = frozenset({
-    "and", "or", "not", "skip", "skipif", "xfail", "parametrize", "usefixtures",
-    "filterwarnings", "tryfirst", "trylast",
-})
+RESERVED_TAGS = frozenset(
+    {
+        "and",
+        "or",
+        "not",
+        "skip",
+        "skipif",
+        "xfail",
+        "parametrize",
+        "usefixtures",
+        "filterwarnings",
+        "tryfirst",
+        "trylast",
+    }
+)
 TAG_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 MAX_NAME_LENGTH = 200
 # Aliases can make a small file expand exponentially ("billion laughs"); stop well before that.
 MAX_YAML_VALUES = 200_000
-FORMS_HINT = ("a version is `system`/`user`, or `messages`, or `template` (optionally with "
-              "`system`), or `python: module:function`")
+FORMS_HINT = (
+    "a version is `system`/`user`, or `messages`, or `template` (optionally with "
+    "`system`), or `python: module:function`"
+)
 
 
 # --- YAML with line numbers ----------------------------------------------------------------
@@ -201,7 +239,7 @@ def _safe_loader_class() -> type:
 
 
 def _tag_name(tag: str) -> str:
-    return "!!" + tag[len(_STD):] if tag.startswith(_STD) else tag
+    return "!!" + tag[len(_STD) :] if tag.startswith(_STD) else tag
 
 
 def _content_line(node: yaml.Node) -> int:
@@ -232,15 +270,23 @@ class _YamlConverter:
         if id(node) in self.converted:
             self.repeated += 1
             if self.repeated > MAX_YAML_VALUES:
-                _fail(self.file, line, f"YAML aliases expand to more than {MAX_YAML_VALUES:,} repeated values",
-                      "YAML aliases (*name) repeat whole subtrees; expand fewer of them")
+                _fail(
+                    self.file,
+                    line,
+                    f"YAML aliases expand to more than {MAX_YAML_VALUES:,} repeated values",
+                    "YAML aliases (*name) repeat whole subtrees; expand fewer of them",
+                )
         else:
             self.converted.add(id(node))
         if isinstance(node, yaml.ScalarNode):
             return self._scalar(node, line)
         if id(node) in self.open_nodes:
-            _fail(self.file, line, "a YAML alias refers to a node that contains it",
-                  "recursive structures cannot be a suite")
+            _fail(
+                self.file,
+                line,
+                "a YAML alias refers to a node that contains it",
+                "recursive structures cannot be a suite",
+            )
         self.open_nodes.add(id(node))
         try:
             if isinstance(node, yaml.MappingNode):
@@ -250,9 +296,13 @@ class _YamlConverter:
             self.open_nodes.discard(id(node))
 
     def _refuse_tag(self, node: yaml.Node, line: int) -> NoReturn:
-        _fail(self.file, line, f"YAML tag `{_tag_name(node.tag)}` is not allowed",
-              "suites are read with YAML's safe loader: plain strings, numbers, booleans, null, "
-              "lists and mappings only")
+        _fail(
+            self.file,
+            line,
+            f"YAML tag `{_tag_name(node.tag)}` is not allowed",
+            "suites are read with YAML's safe loader: plain strings, numbers, booleans, null, "
+            "lists and mappings only",
+        )
 
     def _scalar(self, node: yaml.ScalarNode, line: int) -> Any:
         if node.tag in _TEXT_TAGS:
@@ -285,13 +335,25 @@ class _YamlConverter:
                 continue
             key = self.convert(key_node)
             if isinstance(key, (list, dict)):
-                _fail(self.file, key_line, "a mapping key must be a plain string, not a list or mapping")
+                _fail(
+                    self.file,
+                    key_line,
+                    "a mapping key must be a plain string, not a list or mapping",
+                )
             if not isinstance(key, str):
-                _fail(self.file, key_line, f"a mapping key must be a string; found {_found(key)}",
-                      f"quote it: '{key_node.value}'")
+                _fail(
+                    self.file,
+                    key_line,
+                    f"a mapping key must be a string; found {_found(key)}",
+                    f"quote it: '{key_node.value}'",
+                )
             if key in result:
-                _fail(self.file, key_line, f"duplicate key `{key}` (first at line {result.line_of(key)})",
-                      "YAML would silently keep only the last one; remove or rename one")
+                _fail(
+                    self.file,
+                    key_line,
+                    f"duplicate key `{key}` (first at line {result.line_of(key)})",
+                    "YAML would silently keep only the last one; remove or rename one",
+                )
             result.put(key, self.convert(value_node), key_line, _content_line(value_node))
         # `<<: *base` merges: keys written in this mapping win, then earlier sources win.
         for source in merges:
@@ -334,9 +396,13 @@ def parse_yaml(text: str, file: str) -> Any:
             node = loader.get_single_node()
         except yaml.YAMLError as exc:
             line, message = _yaml_error_place(exc, text)
-            _fail(file, line, message,
-                  "check the indentation and quoting here; quote strings that contain `: ` or "
-                  "` #`, or that start with `{`, `[`, `*`, `&`, `!`, `%`, `@` or a backtick")
+            _fail(
+                file,
+                line,
+                message,
+                "check the indentation and quoting here; quote strings that contain `: ` or "
+                "` #`, or that start with `{`, `[`, `*`, `&`, `!`, `%`, `@` or a backtick",
+            )
         if node is None:
             return None
         try:
@@ -434,8 +500,12 @@ def _display(path: Path, rootdir: Path | None) -> str:
 
 
 _KIND_WORDS = {
-    "str": "a string", "int": "an integer", "number": "a number", "bool": "true or false",
-    "mapping": "a mapping", "list": "a list",
+    "str": "a string",
+    "int": "an integer",
+    "number": "a number",
+    "bool": "true or false",
+    "mapping": "a mapping",
+    "list": "a list",
 }
 
 
@@ -470,12 +540,21 @@ def _field(ctx: _Context, mapping: YamlMap, key: str, kind: str, name: str | Non
     return _typed(ctx, mapping[key], mapping.line_of(key), name or key, kind)
 
 
-def _at_least(ctx: _Context, mapping: YamlMap, key: str, kind: str, minimum: float,
-              exclusive: bool = False, name: str | None = None) -> Any:
+def _at_least(
+    ctx: _Context,
+    mapping: YamlMap,
+    key: str,
+    kind: str,
+    minimum: float,
+    exclusive: bool = False,
+    name: str | None = None,
+) -> Any:
     value = _field(ctx, mapping, key, kind, name)
     if value is not None and (value <= minimum if exclusive else value < minimum):
         relation = "greater than" if exclusive else "at least"
-        ctx.fail(mapping.line_of(key), f"`{name or key}` must be {relation} {minimum:g}, found {value}")
+        ctx.fail(
+            mapping.line_of(key), f"`{name or key}` must be {relation} {minimum:g}, found {value}"
+        )
     return value
 
 
@@ -483,8 +562,11 @@ def _check_keys(ctx: _Context, mapping: YamlMap, allowed: Iterable[str], where: 
     allowed = tuple(allowed)
     for key in mapping:
         if key not in allowed:
-            ctx.fail(mapping.line_of(key), f"unknown key `{key}` {where}{_did_you_mean(key, allowed)}",
-                     "allowed keys: " + ", ".join(allowed))
+            ctx.fail(
+                mapping.line_of(key),
+                f"unknown key `{key}` {where}{_did_you_mean(key, allowed)}",
+                "allowed keys: " + ", ".join(allowed),
+            )
 
 
 def _check_name(ctx: _Context, value: Any, line: int, what: str) -> str:
@@ -505,8 +587,11 @@ def _check_name(ctx: _Context, value: Any, line: int, what: str) -> str:
     elif len(value) > MAX_NAME_LENGTH:
         problem = f"is longer than {MAX_NAME_LENGTH} characters"
     if problem:
-        ctx.fail(line, f"{what} {_clip(value)!r} {problem}",
-                 "use a short name such as `double-charge` or `v2`")
+        ctx.fail(
+            line,
+            f"{what} {_clip(value)!r} {problem}",
+            "use a short name such as `double-charge` or `v2`",
+        )
     return value
 
 
@@ -522,23 +607,36 @@ def _parse_expectation(ctx: _Context, item: Any, line: int) -> Expectation:
         name, value = item, None
     elif isinstance(item, YamlMap):
         if "type" in item:
-            _check_keys(ctx, item, PROMPTFOO_EXPECTATION_KEYS, "in an expectation of the `type:`/`value:` form")
+            _check_keys(
+                ctx,
+                item,
+                PROMPTFOO_EXPECTATION_KEYS,
+                "in an expectation of the `type:`/`value:` form",
+            )
             name = _typed(ctx, item["type"], item.line_of("type"), "type", "str")
             value = item.get("value")
         elif len(item) == 1:
             name, value = next(iter(item.items()))
         else:
             keys = ", ".join(f"`{k}`" for k in item) or "none"
-            ctx.fail(line, f"an expectation has one `type: value` pair; found keys {keys}",
-                     "write `{contains: foo}` or `{type: contains, value: foo}`, one per list item")
+            ctx.fail(
+                line,
+                f"an expectation has one `type: value` pair; found keys {keys}",
+                "write `{contains: foo}` or `{type: contains, value: foo}`, one per list item",
+            )
     else:
         ctx.fail(line, f"expected an expectation such as `{{contains: foo}}`, found {_found(item)}")
     base, negate = _split_negation(name)
     if base not in ctx.known_types:
         choices = sorted(ctx.known_types) + [f"not-{t}" for t in sorted(ctx.known_types)]
-        ctx.fail(line, f"unknown expectation `{name}`{_did_you_mean(name, choices)}",
-                 "known types: " + ", ".join(sorted(ctx.known_types)))
-    expectation = Expectation(type=base, value=_plain(value), negate=negate, location=ctx.location(line))
+        ctx.fail(
+            line,
+            f"unknown expectation `{name}`{_did_you_mean(name, choices)}",
+            "known types: " + ", ".join(sorted(ctx.known_types)),
+        )
+    expectation = Expectation(
+        type=base, value=_plain(value), negate=negate, location=ctx.location(line)
+    )
     try:
         ctx.validate(expectation, ctx.suite_dir)
     except Exception as exc:  # ValueError by contract; a plugin's validator may raise anything
@@ -548,7 +646,9 @@ def _parse_expectation(ctx: _Context, item: Any, line: int) -> Expectation:
 
 def _parse_expectations(ctx: _Context, value: Any, line: int, name: str) -> list[Expectation]:
     items = _typed(ctx, value, line, name, "list")
-    return [_parse_expectation(ctx, item, item_line) for item, item_line in zip(items, items.item_lines)]
+    return [
+        _parse_expectation(ctx, item, item_line) for item, item_line in zip(items, items.item_lines)
+    ]
 
 
 def _parse_tags(ctx: _Context, value: Any, line: int, name: str) -> list[str]:
@@ -557,10 +657,17 @@ def _parse_tags(ctx: _Context, value: Any, line: int, name: str) -> list[str]:
     for tag, tag_line in zip(items, items.item_lines):
         _typed(ctx, tag, tag_line, f"a tag in `{name}`", "str")
         if not TAG_PATTERN.fullmatch(tag):
-            ctx.fail(tag_line, f"tag {_clip(tag)!r} cannot be a pytest marker",
-                     "use letters, digits, `_` and `-`, not starting with `-`")
+            ctx.fail(
+                tag_line,
+                f"tag {_clip(tag)!r} cannot be a pytest marker",
+                "use letters, digits, `_` and `-`, not starting with `-`",
+            )
         if tag in RESERVED_TAGS:
-            ctx.fail(tag_line, f"tag `{tag}` is reserved by pytest", "choose another name, e.g. `case-{tag}`")
+            ctx.fail(
+                tag_line,
+                f"tag `{tag}` is reserved by pytest",
+                "choose another name, e.g. `case-{tag}`",
+            )
         if tag not in tags:
             tags.append(tag)
     return tags
@@ -574,10 +681,16 @@ def _check_template_syntax(ctx: _Context, label: str, source: str, where: Locati
     problem = render.template_syntax_error(source)
     if problem is not None:
         line, message = problem
-        _fail(where.file, where.line + line - 1, f"template syntax error in version `{label}`: {message}")
+        _fail(
+            where.file,
+            where.line + line - 1,
+            f"template syntax error in version `{label}`: {message}",
+        )
 
 
-def _parse_message_list(ctx: _Context, value: Any, line: int) -> list[tuple[MessageTemplate, Location]]:
+def _parse_message_list(
+    ctx: _Context, value: Any, line: int
+) -> list[tuple[MessageTemplate, Location]]:
     items = _typed(ctx, value, line, "messages", "list")
     if not items:
         ctx.fail(line, "`messages` is empty", "give at least one `{role: user, content: ...}`")
@@ -587,17 +700,24 @@ def _parse_message_list(ctx: _Context, value: Any, line: int) -> list[tuple[Mess
         _check_keys(ctx, item, MESSAGE_KEYS, "in a message")
         for key in MESSAGE_KEYS:
             if key not in item:
-                ctx.fail(item_line, f"a message needs `{key}`", "write `{role: user, content: \"...\"}`")
+                ctx.fail(
+                    item_line, f"a message needs `{key}`", 'write `{role: user, content: "..."}`'
+                )
         role = _field(ctx, item, "role", "str")
         if role not in render.ROLES:
-            ctx.fail(item.line_of("role"), f"unknown role `{role}`{_did_you_mean(role, render.ROLES)}",
-                     "roles are " + ", ".join(render.ROLES))
+            ctx.fail(
+                item.line_of("role"),
+                f"unknown role `{role}`{_did_you_mean(role, render.ROLES)}",
+                "roles are " + ", ".join(render.ROLES),
+            )
         content = _field(ctx, item, "content", "str")
         messages.append((MessageTemplate(role, content), ctx.location(item.value_lines["content"])))
     return messages
 
 
-def _parse_version(ctx: _Context, label: str | None, spec: Any, line: int, top_level: bool) -> Version:
+def _parse_version(
+    ctx: _Context, label: str | None, spec: Any, line: int, top_level: bool
+) -> Version:
     name = f"version `{label}`" if label else "the prompt"
     if not top_level:
         _typed(ctx, spec, line, name, "mapping")
@@ -608,7 +728,11 @@ def _parse_version(ctx: _Context, label: str | None, spec: Any, line: int, top_l
     allowed_together = ({"system", "user"}, {"messages"}, {"template", "system"}, {"python"})
     if not any(set(present) <= group for group in allowed_together):
         second = present[1]
-        ctx.fail(spec.line_of(second), f"{name} mixes `{present[0]}` and `{second}`; use one form", FORMS_HINT)
+        ctx.fail(
+            spec.line_of(second),
+            f"{name} mixes `{present[0]}` and `{second}`; use one form",
+            FORMS_HINT,
+        )
 
     messages: list[tuple[MessageTemplate, Location]] = []
     template_path = python_ref = None
@@ -625,12 +749,17 @@ def _parse_version(ctx: _Context, label: str | None, spec: Any, line: int, top_l
         template_path = _field(ctx, spec, "template", "str")
         template_file = ctx.suite_dir / template_path
         if not template_path.strip() or not template_file.is_file():
-            ctx.fail(spec.line_of("template"), f"template file `{template_path}` not found",
-                     f"the path is relative to the suite's directory ({ctx.show('.')})")
+            ctx.fail(
+                spec.line_of("template"),
+                f"template file `{template_path}` not found",
+                f"the path is relative to the suite's directory ({ctx.show('.')})",
+            )
         try:
             text = template_file.read_text(encoding="utf-8-sig")
         except (OSError, UnicodeDecodeError) as exc:
-            ctx.fail(spec.line_of("template"), f"cannot read template file `{template_path}`: {exc}")
+            ctx.fail(
+                spec.line_of("template"), f"cannot read template file `{template_path}`: {exc}"
+            )
         messages.append((MessageTemplate("user", text), Location(ctx.show(template_path), 1)))
     if "python" in spec:
         python_ref = _field(ctx, spec, "python", "str")
@@ -639,36 +768,60 @@ def _parse_version(ctx: _Context, label: str | None, spec: Any, line: int, top_l
         builder = render.resolve_builder(python_ref, search_dirs, where)
         source_extra = render.builder_source(builder)
 
-    draft = Version(label="", kind="python" if python_ref else "template" if template_path else "messages",
-                    messages=tuple(m for m, _ in messages), python=python_ref, template_path=template_path)
-    source_text = render.canonical_json({"prompt": render.prompt_source(draft), "code": source_extra})
+    draft = Version(
+        label="",
+        kind="python" if python_ref else "template" if template_path else "messages",
+        messages=tuple(m for m, _ in messages),
+        python=python_ref,
+        template_path=template_path,
+    )
+    source_text = render.canonical_json(
+        {"prompt": render.prompt_source(draft), "code": source_extra}
+    )
     full_hash = hashlib.sha256(source_text.encode("utf-8")).hexdigest()
     label = label or render.short_hash(source_text)  # the first 8 hex digits of full_hash
     for template, where in messages:
         _check_template_syntax(ctx, label, template.content, where)
     version_line = spec.line_of(present[0]) if top_level else line
-    return dataclasses.replace(draft, label=label, source_hash=full_hash, location=ctx.location(version_line))
+    return dataclasses.replace(
+        draft, label=label, source_hash=full_hash, location=ctx.location(version_line)
+    )
 
 
 def _parse_versions(ctx: _Context, data: YamlMap) -> tuple[Version, ...]:
     top_sources = [key for key in SOURCE_KEYS if key in data]
     if "versions" in data:
         if top_sources:
-            ctx.fail(data.line_of(top_sources[0]), f"`{top_sources[0]}` at the top level cannot be "
-                     "combined with `versions`", "move it into one of the versions")
+            ctx.fail(
+                data.line_of(top_sources[0]),
+                f"`{top_sources[0]}` at the top level cannot be combined with `versions`",
+                "move it into one of the versions",
+            )
         versions = _field(ctx, data, "versions", "mapping")
         if not versions:
-            ctx.fail(data.line_of("versions"), "`versions` is empty; a suite needs at least one version",
-                     FORMS_HINT)
+            ctx.fail(
+                data.line_of("versions"),
+                "`versions` is empty; a suite needs at least one version",
+                FORMS_HINT,
+            )
         return tuple(
-            _parse_version(ctx, _check_name(ctx, label, versions.line_of(label), "version label"),
-                           spec, versions.line_of(label), top_level=False)
+            _parse_version(
+                ctx,
+                _check_name(ctx, label, versions.line_of(label), "version label"),
+                spec,
+                versions.line_of(label),
+                top_level=False,
+            )
             for label, spec in versions.items()
         )
     if top_sources:
         return (_parse_version(ctx, None, data, data.line, top_level=True),)
-    ctx.fail(data.line_of("prompt"), "the suite has no prompt text: add `versions:`, or `system`/`user`, "
-             "`messages`, `template` or `python` at the top level", FORMS_HINT)
+    ctx.fail(
+        data.line_of("prompt"),
+        "the suite has no prompt text: add `versions:`, or `system`/`user`, "
+        "`messages`, `template` or `python` at the top level",
+        FORMS_HINT,
+    )
 
 
 # --- cases ----------------------------------------------------------------------------------
@@ -686,9 +839,16 @@ def _parse_defaults(ctx: _Context, data: YamlMap, top_repeat: int | None) -> _De
     if spec is None:
         return _Defaults(repeat=top_repeat)
     _check_keys(ctx, spec, DEFAULTS_KEYS, "in `defaults`")
-    expect = _parse_expectations(ctx, spec["expect"], spec.line_of("expect"), "defaults.expect") \
-        if "expect" in spec else []
-    tags = _parse_tags(ctx, spec["tags"], spec.line_of("tags"), "defaults.tags") if "tags" in spec else []
+    expect = (
+        _parse_expectations(ctx, spec["expect"], spec.line_of("expect"), "defaults.expect")
+        if "expect" in spec
+        else []
+    )
+    tags = (
+        _parse_tags(ctx, spec["tags"], spec.line_of("tags"), "defaults.tags")
+        if "tags" in spec
+        else []
+    )
     repeat = _at_least(ctx, spec, "repeat", "int", 1, name="defaults.repeat")
     return _Defaults(tuple(expect), tuple(tags), repeat if repeat is not None else top_repeat)
 
@@ -702,8 +862,11 @@ def _parse_case(ctx: _Context, row: Any, line: int, index: int, defaults: _Defau
     variables = _field(ctx, row, "vars", "mapping")
     use_defaults = _field(ctx, row, "defaults", "bool")
     applied = defaults if use_defaults is not False else _Defaults(repeat=defaults.repeat)
-    own_expect = _parse_expectations(ctx, row["expect"], row.line_of("expect"), "expect") \
-        if "expect" in row else []
+    own_expect = (
+        _parse_expectations(ctx, row["expect"], row.line_of("expect"), "expect")
+        if "expect" in row
+        else []
+    )
     own_tags = _parse_tags(ctx, row["tags"], row.line_of("tags"), "tags") if "tags" in row else []
     repeat = _at_least(ctx, row, "repeat", "int", 1)
     ideal = _field(ctx, row, "ideal", "str")
@@ -781,7 +944,9 @@ def _read_jsonl(ctx: _Context, text: str) -> list[tuple[Any, int]]:
         try:
             value = json.loads(raw)
         except ValueError as exc:
-            ctx.fail(number, f"invalid JSON: {exc}", "each line of a .jsonl file is one JSON object")
+            ctx.fail(
+                number, f"invalid JSON: {exc}", "each line of a .jsonl file is one JSON object"
+            )
         if not isinstance(value, dict):
             ctx.fail(number, f"expected a JSON object per line, found {_found(value)}")
         rows.append((_attach_line(value, number), number))
@@ -793,7 +958,9 @@ def _read_yaml_rows(ctx: _Context, text: str) -> list[tuple[Any, int]]:
     if data is None:
         return []
     if not isinstance(data, YamlSeq):
-        ctx.fail(getattr(data, "line", 1), f"a YAML cases file is a list of cases, found {_found(data)}")
+        ctx.fail(
+            getattr(data, "line", 1), f"a YAML cases file is a list of cases, found {_found(data)}"
+        )
     return list(zip(data, data.item_lines))
 
 
@@ -816,8 +983,11 @@ def _read_csv(ctx: _Context, text: str) -> list[tuple[Any, int]]:
                         ctx.fail(line, f"column `{name}` appears twice in the header")
                 continue
             if len(cells) != len(header):
-                ctx.fail(line, f"this row has {len(cells)} fields but the header has {len(header)}",
-                         "quote fields that contain commas")
+                ctx.fail(
+                    line,
+                    f"this row has {len(cells)} fields but the header has {len(header)}",
+                    "quote fields that contain commas",
+                )
             rows.append((_csv_row(ctx, dict(zip(header, cells)), line), line))
     except csv.Error as exc:
         ctx.fail(next_line, f"invalid CSV: {exc}")
@@ -848,24 +1018,39 @@ def _csv_row(ctx: _Context, cells: dict[str, str], line: int) -> YamlMap:
     return row
 
 
-_CASE_READERS = {".jsonl": _read_jsonl, ".csv": _read_csv, ".yaml": _read_yaml_rows, ".yml": _read_yaml_rows}
+_CASE_READERS = {
+    ".jsonl": _read_jsonl,
+    ".csv": _read_csv,
+    ".yaml": _read_yaml_rows,
+    ".yml": _read_yaml_rows,
+}
 
 
-def _read_cases_file(ctx: _Context, relative: Any, line: int) -> tuple[_Context, list[tuple[Any, int]]]:
+def _read_cases_file(
+    ctx: _Context, relative: Any, line: int
+) -> tuple[_Context, list[tuple[Any, int]]]:
     _typed(ctx, relative, line, "cases_file", "str")
     path = ctx.suite_dir / relative
     reader = _CASE_READERS.get(path.suffix.lower())
     if reader is None:
-        ctx.fail(line, f"cases_file `{relative}` has an unsupported extension",
-                 "use .jsonl, .csv, .yaml or .yml")
+        ctx.fail(
+            line,
+            f"cases_file `{relative}` has an unsupported extension",
+            "use .jsonl, .csv, .yaml or .yml",
+        )
     if not relative.strip() or not path.is_file():
-        ctx.fail(line, f"cases_file `{relative}` not found",
-                 f"the path is relative to the suite's directory ({ctx.show('.')})")
+        ctx.fail(
+            line,
+            f"cases_file `{relative}` not found",
+            f"the path is relative to the suite's directory ({ctx.show('.')})",
+        )
     file_ctx = dataclasses.replace(ctx, file=ctx.show(relative))
     text = _read_text(path, file_ctx.file)
     rows = reader(file_ctx, text)
-    return file_ctx, [(_structure_flat_row(file_ctx, row) if isinstance(row, YamlMap) else row, row_line)
-                      for row, row_line in rows]
+    return file_ctx, [
+        (_structure_flat_row(file_ctx, row) if isinstance(row, YamlMap) else row, row_line)
+        for row, row_line in rows
+    ]
 
 
 def _parse_cases(ctx: _Context, data: YamlMap, defaults: _Defaults) -> tuple[Case, ...]:
@@ -876,7 +1061,9 @@ def _parse_cases(ctx: _Context, data: YamlMap, defaults: _Defaults) -> tuple[Cas
     if "cases_file" in data:
         files = data["cases_file"]
         line = data.line_of("cases_file")
-        entries = list(zip(files, files.item_lines)) if isinstance(files, YamlSeq) else [(files, line)]
+        entries = (
+            list(zip(files, files.item_lines)) if isinstance(files, YamlSeq) else [(files, line)]
+        )
         for relative, entry_line in entries:
             file_ctx, rows = _read_cases_file(ctx, relative, entry_line)
             sources += [(file_ctx, row, row_line) for row, row_line in rows]
@@ -886,8 +1073,11 @@ def _parse_cases(ctx: _Context, data: YamlMap, defaults: _Defaults) -> tuple[Cas
     for index, (row_ctx, row, row_line) in enumerate(sources, start=1):
         case = _parse_case(row_ctx, row, row_line, index, defaults)
         if case.id in first_seen:
-            row_ctx.fail(row_line, f"duplicate case id `{case.id}`: also defined at {first_seen[case.id]}",
-                         "case ids must be unique within a suite; rename one")
+            row_ctx.fail(
+                row_line,
+                f"duplicate case id `{case.id}`: also defined at {first_seen[case.id]}",
+                "case ids must be unique within a suite; rename one",
+            )
         first_seen[case.id] = case.location
         cases.append(case)
     return tuple(cases)
@@ -904,27 +1094,37 @@ def _read_text(path: Path, file: str) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        _fail(file, data.count(b"\n", 0, exc.start) + 1, "the file is not valid UTF-8",
-              "save it as UTF-8")
+        _fail(
+            file,
+            data.count(b"\n", 0, exc.start) + 1,
+            "the file is not valid UTF-8",
+            "save it as UTF-8",
+        )
 
 
 def _parse_threshold(ctx: _Context, data: YamlMap) -> float | None:
     threshold = _field(ctx, data, "threshold", "number")
     if threshold is not None and not 0 < threshold <= 1:
         hint = f"use {threshold / 100:g}" if 1 < threshold <= 100 else None
-        ctx.fail(data.line_of("threshold"),
-                 f"`threshold` is a fraction between 0 (excluded) and 1, found {threshold:g}",
-                 hint and f"{hint} (a fraction, not a percentage)")
+        ctx.fail(
+            data.line_of("threshold"),
+            f"`threshold` is a fraction between 0 (excluded) and 1, found {threshold:g}",
+            hint and f"{hint} (a fraction, not a percentage)",
+        )
     return None if threshold is None else float(threshold)
 
 
-def _cost_range(ctx: _Context, spec: YamlMap, key: str, minimum: float, exclusive: bool) -> list[float] | None:
+def _cost_range(
+    ctx: _Context, spec: YamlMap, key: str, minimum: float, exclusive: bool
+) -> list[float] | None:
     if key not in spec:
         return None
     value, line = spec[key], spec.line_of(key)
     bounds = list(value) if isinstance(value, YamlSeq) else [value, value]
     if len(bounds) != 2:
-        ctx.fail(line, f"`finetune.{key}` is a number or [low, high], found a list of {len(bounds)}")
+        ctx.fail(
+            line, f"`finetune.{key}` is a number or [low, high], found a list of {len(bounds)}"
+        )
     for bound in bounds:
         _typed(ctx, bound, line, f"finetune.{key}", "number")
         if bound < minimum or (exclusive and bound == minimum):
@@ -942,7 +1142,11 @@ def _parse_usage(ctx: _Context, data: YamlMap) -> dict[str, Any]:
     _check_keys(ctx, spec, USAGE_KEYS, "in `usage`")
     calls = _at_least(ctx, spec, "calls_per_month", "number", 0, name="usage.calls_per_month")
     months = _at_least(ctx, spec, "months", "number", 0, exclusive=True, name="usage.months")
-    return {key: value for key, value in (("calls_per_month", calls), ("months", months)) if value is not None}
+    return {
+        key: value
+        for key, value in (("calls_per_month", calls), ("months", months))
+        if value is not None
+    }
 
 
 def _parse_finetune(ctx: _Context, data: YamlMap) -> dict[str, Any]:
@@ -963,7 +1167,9 @@ def _parse_params(ctx: _Context, data: YamlMap) -> dict[str, Any]:
 
 
 def _expectation_registry() -> tuple[frozenset[str], Callable[[Expectation, Path], None]]:
-    from . import assertions  # lazily: plugins register their types before suites load
+    from pytest_promptgate import (
+        assertions,
+    )  # lazily: plugins register their types before suites load
 
     return frozenset(assertions.known_types()), assertions.validate_expectation
 
@@ -973,14 +1179,22 @@ def load_suite(path: Path, rootdir: Path | None = None) -> Suite:
     path = Path(path)
     file = _display(path, rootdir)
     known_types, validate = _expectation_registry()
-    ctx = _Context(file=file, suite_dir=path.resolve().parent, given_dir=path.parent,
-                   rootdir=Path(rootdir) if rootdir is not None else None,
-                   known_types=known_types, validate=validate)
+    ctx = _Context(
+        file=file,
+        suite_dir=path.resolve().parent,
+        given_dir=path.parent,
+        rootdir=Path(rootdir) if rootdir is not None else None,
+        known_types=known_types,
+        validate=validate,
+    )
     data = parse_yaml(_read_text(path, file), file)
     if data is None:
         ctx.fail(1, "the suite file is empty", "start it with `prompt: <id>`")
     if not isinstance(data, YamlMap):
-        ctx.fail(getattr(data, "line", 1), f"a suite is a mapping (prompt, versions, cases...), found {_found(data)}")
+        ctx.fail(
+            getattr(data, "line", 1),
+            f"a suite is a mapping (prompt, versions, cases...), found {_found(data)}",
+        )
     _check_keys(ctx, data, TOP_KEYS, "at the top level of the suite")
     if "prompt" not in data:
         ctx.fail(1, "missing required key `prompt`", "add `prompt: <id>`, a name for this prompt")

@@ -17,8 +17,8 @@ Choices that matter for the verdicts:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
 
 from pytest_promptgate.model import ERROR, FAILED, PASSED, CaseResult
 
@@ -190,9 +190,7 @@ def version_stats(results: Sequence[CaseResult]) -> VersionStats:
     )
     prompt_tokens = sum(c.prompt_tokens or 0 for c in calls)
     completion_tokens = sum(c.completion_tokens or 0 for c in calls)
-    latencies = [c.latency_ms for c in ok_calls if not c.cached] or [
-        c.latency_ms for c in ok_calls
-    ]
+    latencies = [c.latency_ms for c in ok_calls if not c.cached] or [c.latency_ms for c in ok_calls]
 
     return VersionStats(
         n=n,
@@ -221,7 +219,9 @@ def version_stats(results: Sequence[CaseResult]) -> VersionStats:
     )
 
 
-def cases_needed(rate: float, threshold: float, z: float = Z95, limit: int = 1_000_000) -> int | None:
+def cases_needed(
+    rate: float, threshold: float, z: float = Z95, limit: int = 1_000_000
+) -> int | None:
     """Smallest n whose Wilson interval around ``rate`` excludes ``threshold``.
 
     ``None`` when no n up to ``limit`` does (a rate equal to the threshold never separates).

@@ -11,18 +11,18 @@ import pytest
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 os.environ["LITELLM_OFFLINE_MODE"] = "true"
 
-from pytest_promptgate.testing.openai_server import FakeOpenAI  # noqa: E402
-
 # pytester's in-process runs snapshot sys.modules and delete every module first imported
 # during a run. Deleting litellm's import chain leaves importlib.metadata unable to find any
 # distribution, so the next in-process run loads no pytest11 plugin (ours included). Import
 # the engine and litellm once here, before any pytester run, so they are never deleted.
-import hypothesis  # noqa: E402,F401  (its pytest plugin re-imports it after every run: ~5 s each)
-import litellm  # noqa: E402,F401
-import pytest_promptgate.client  # noqa: E402,F401
-import pytest_promptgate.runner  # noqa: E402,F401
-import pytest_promptgate.session  # noqa: E402,F401
-import pytest_promptgate.spec  # noqa: E402,F401
+import hypothesis  # noqa: F401  (its pytest plugin re-imports it after every run: ~5 s each)
+import litellm  # noqa: F401
+
+import pytest_promptgate.client
+import pytest_promptgate.plugin.session
+import pytest_promptgate.runner
+import pytest_promptgate.spec  # noqa: F401
+from pytest_promptgate.testing.openai_server import FakeOpenAI
 
 pytest_plugins = ["pytester"]
 
@@ -47,7 +47,15 @@ def make_jobs():
     from pytest_promptgate.model import Case
     from pytest_promptgate.runner import Job
 
-    def make(server, n, content="reply: out {i}", repeat=1, expect=(), model="openai/fake-model", **params):
+    def make(
+        server,
+        n,
+        content="reply: out {i}",
+        repeat=1,
+        expect=(),
+        model="openai/fake-model",
+        **params,
+    ):
         return [
             Job(
                 prompt="p",

@@ -51,12 +51,16 @@ def apply_baseline(report: dict, baseline: dict) -> None:
 
 def _check_schema(baseline: Any) -> None:
     if not isinstance(baseline, dict):
-        raise PromptgateError("the baseline is not a promptgate JSON report (expected an object)",
-                              hint="pass a file written by --promptgate-report")
+        raise PromptgateError(
+            "the baseline is not a promptgate JSON report (expected an object)",
+            hint="pass a file written by --promptgate-report",
+        )
     version = baseline.get("schema_version")
     if not isinstance(version, int) or isinstance(version, bool):
-        raise PromptgateError("the baseline has no valid schema_version: not a promptgate JSON report",
-                              hint="pass a file written by --promptgate-report")
+        raise PromptgateError(
+            "the baseline has no valid schema_version: not a promptgate JSON report",
+            hint="pass a file written by --promptgate-report",
+        )
     if version > SCHEMA_VERSION:
         raise PromptgateError(
             f"the baseline report has schema_version {version}, newer than this pytest-promptgate "

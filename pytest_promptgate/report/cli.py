@@ -23,7 +23,9 @@ def add_cli(subparsers) -> argparse.ArgumentParser:
         description="Render a promptgate JSON report (from --promptgate-report) in another format.",
     )
     parser.add_argument("report", type=Path, help="the JSON report")
-    parser.add_argument("--format", choices=FORMATS, default="terminal", help="output format (default: terminal)")
+    parser.add_argument(
+        "--format", choices=FORMATS, default="terminal", help="output format (default: terminal)"
+    )
     parser.add_argument("-o", "--output", type=Path, help="write to this file instead of stdout")
     parser.add_argument("--baseline", type=Path, help="a baseline JSON report to compare with")
     parser.set_defaults(func=run_report)
@@ -41,7 +43,9 @@ def load_report(path: Path) -> dict:
     try:
         document = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise UsageError(f"report file not found: {path}", hint="run pytest with --promptgate-report PATH first")
+        raise UsageError(
+            f"report file not found: {path}", hint="run pytest with --promptgate-report PATH first"
+        )
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise UsageError(f"cannot read the report {path}: {exc}")
     if not isinstance(document, dict) or not isinstance(document.get("schema_version"), int):
@@ -121,8 +125,6 @@ def write_untrusted(text: str, stream) -> None:
     else:
         stream.write(text)
     stream.flush()
-
-
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -138,7 +138,9 @@ def render_html(report: dict) -> str:
         parts.append(_prompt_section(prompt))
     parts.append(_case_table(report))
     parts.append(_footer(report))
-    parts.append(f'<script type="application/json" id="promptgate-data">{json_for_script(_summary_json(report))}</script>')
+    parts.append(
+        f'<script type="application/json" id="promptgate-data">{json_for_script(_summary_json(report))}</script>'
+    )
     parts.append(f"<script>{_JS}</script>")
     parts += ["</body>", "</html>", ""]
     return "\n".join(parts)
@@ -166,10 +168,13 @@ def _header(report: dict) -> str:
     if "cases" in summary:
         facts.append(f"{summary['cases']} cases, {summary.get('errors', 0)} errors")
     if "cost_usd" in summary:
-        facts.append("cost " + fmt_usd(summary.get("cost_usd"))
-                     + (" (some prices unknown)" if summary.get("cost_known") is False else ""))
+        facts.append(
+            "cost "
+            + fmt_usd(summary.get("cost_usd"))
+            + (" (some prices unknown)" if summary.get("cost_known") is False else "")
+        )
     return (
-        f'<header><h1>Prompt gate: {_verdict_badge(report.get("verdict"))}</h1>'
+        f"<header><h1>Prompt gate: {_verdict_badge(report.get('verdict'))}</h1>"
         f'<p id="counts">{html_text(", ".join(items))}</p>'
         f'<p class="muted">{html_text(" · ".join(facts))}</p></header>'
     )
@@ -196,7 +201,9 @@ def _prompt_section(prompt: dict) -> str:
             "</tr>"
         )
     notes = "".join(
-        f"<li>{html_text(v.get('version'))}: {html_text(v['note'])}</li>" for v in prompt.get("versions") or [] if v.get("note")
+        f"<li>{html_text(v.get('version'))}: {html_text(v['note'])}</li>"
+        for v in prompt.get("versions") or []
+        if v.get("note")
     )
     parts = [
         f'<section class="prompt" data-prompt="{html_text(name)}">',
@@ -235,23 +242,28 @@ def rate_svg(prompt: dict, width: int = 360, height: int = 160) -> str:
         f'<text x="2" y="{y(1) + 4:.1f}">100%</text><text x="14" y="{y(0) + 4:.1f}">0%</text>',
     ]
     if threshold is not None:
-        shapes.append(f'<line class="threshold" x1="{left}" y1="{y(threshold):.1f}" x2="{left + plot_w}" '
-                      f'y2="{y(threshold):.1f}"><title>threshold {fmt_pct(threshold)}</title></line>'
-                      f'<text x="{left + plot_w}" y="{y(threshold) - 3:.1f}" text-anchor="end">'
-                      f'threshold {fmt_pct(threshold)}</text>')
+        shapes.append(
+            f'<line class="threshold" x1="{left}" y1="{y(threshold):.1f}" x2="{left + plot_w}" '
+            f'y2="{y(threshold):.1f}"><title>threshold {fmt_pct(threshold)}</title></line>'
+            f'<text x="{left + plot_w}" y="{y(threshold) - 3:.1f}" text-anchor="end">'
+            f"threshold {fmt_pct(threshold)}</text>"
+        )
     coords = " ".join(f"{x(i):.1f},{y(it['rate']):.1f}" for i, it in enumerate(points))
     shapes.append(f'<polyline class="rate" points="{coords}"/>')
     for i, it in enumerate(points):
         label = html_text(it.get("version"), 12)
         shapes.append(
             f'<circle cx="{x(i):.1f}" cy="{y(it["rate"]):.1f}" r="3.5" fill="#0969da">'
-            f'<title>{label}: {fmt_pct(it["rate"])} (n={html_text(it.get("n"))})</title></circle>'
+            f"<title>{label}: {fmt_pct(it['rate'])} (n={html_text(it.get('n'))})</title></circle>"
             f'<text x="{x(i):.1f}" y="{height - 8}" text-anchor="middle">{label}</text>'
         )
     title = html_text(f"{prompt.get('prompt')}: pass rate by version")
-    return (f'<svg class="chart" role="img" aria-label="{title}" width="{width}" height="{height}" '
-            f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg"><title>{title}</title>'
-            + "".join(shapes) + "</svg>")
+    return (
+        f'<svg class="chart" role="img" aria-label="{title}" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg"><title>{title}</title>'
+        + "".join(shapes)
+        + "</svg>"
+    )
 
 
 def _advice(advice: dict) -> str:
@@ -265,16 +277,20 @@ def _advice(advice: dict) -> str:
             f"<td>{fmt_pct(w.get('ci_low'))}–{fmt_pct(w.get('ci_high'))}</td></tr>"
             for w in window
         )
-        parts.append("<table><thead><tr><th>version</th><th>n</th><th>pass rate</th><th>95% CI</th></tr></thead>"
-                     f"<tbody>{rows}</tbody></table>")
+        parts.append(
+            "<table><thead><tr><th>version</th><th>n</th><th>pass rate</th><th>95% CI</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table>"
+        )
     items = []
     if advice.get("plateau_p_value") is not None:
         items.append(f"Plateau test: p = {fmt_p(advice['plateau_p_value'])}.")
     if advice.get("noise"):
         items.append("Different cases fail in each iteration: repeat the cases before deciding.")
     for pattern in advice.get("failing_patterns") or []:
-        items.append(f"Case {html_text(pattern.get('case'))} failed in {html_text(pattern.get('failed_in'))} "
-                     f"of {html_text(pattern.get('of'))} iterations.")
+        items.append(
+            f"Case {html_text(pattern.get('case'))} failed in {html_text(pattern.get('failed_in'))} "
+            f"of {html_text(pattern.get('of'))} iterations."
+        )
     readiness = advice.get("readiness")
     if readiness:
         items.append(
@@ -290,7 +306,9 @@ def _advice(advice: dict) -> str:
     if items:
         parts.append("<ul>" + "".join(f"<li>{item}</li>" for item in items) + "</ul>")
     if advice.get("export_command"):
-        parts.append(f"<p>Export the labelled cases:</p><pre><code>{html_text(advice['export_command'])}</code></pre>")
+        parts.append(
+            f"<p>Export the labelled cases:</p><pre><code>{html_text(advice['export_command'])}</code></pre>"
+        )
     return "\n".join(parts)
 
 
@@ -309,13 +327,15 @@ _CASE_COLUMNS = (
 
 def _case_table(report: dict) -> str:
     header = "".join(
-        f'<th data-key="{key}" data-type="{kind}" scope="col">{html_text(title)}</th>' for key, title, kind in _CASE_COLUMNS
+        f'<th data-key="{key}" data-type="{kind}" scope="col">{html_text(title)}</th>'
+        for key, title, kind in _CASE_COLUMNS
     )
     rows = [_case_row(case) for case in report.get("cases") or []]
     return (
-        f"<h2>Cases ({len(rows)})</h2><p class=\"muted\">Click a column header to sort.</p>"
+        f'<h2>Cases ({len(rows)})</h2><p class="muted">Click a column header to sort.</p>'
         f'<table id="cases" class="sortable wide"><thead><tr>{header}</tr></thead><tbody>'
-        + "".join(rows) + "</tbody></table>"
+        + "".join(rows)
+        + "</tbody></table>"
     )
 
 
@@ -358,8 +378,10 @@ def _case_row(case: dict) -> str:
 
 def _footer(report: dict) -> str:
     tool = report.get("tool") or {}
-    return (f'<footer class="muted"><p>{html_text(tool.get("name", "pytest-promptgate"))} '
-            f'{html_text(tool.get("version", ""))} · {html_text(report.get("created_at") or "")}</p></footer>')
+    return (
+        f'<footer class="muted"><p>{html_text(tool.get("name", "pytest-promptgate"))} '
+        f"{html_text(tool.get('version', ''))} · {html_text(report.get('created_at') or '')}</p></footer>"
+    )
 
 
 def _summary_json(report: dict) -> str:
@@ -367,10 +389,12 @@ def _summary_json(report: dict) -> str:
     summary = {
         "verdict": report.get("verdict"),
         "prompts": [
-            {"prompt": p.get("prompt"), "verdict": p.get("verdict"),
-             "rates": [v.get("rate") for v in p.get("versions") or []]}
+            {
+                "prompt": p.get("prompt"),
+                "verdict": p.get("verdict"),
+                "rates": [v.get("rate") for v in p.get("versions") or []],
+            }
             for p in report.get("prompts") or []
         ],
     }
     return json.dumps(summary, ensure_ascii=False)
-

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
-from ..atomic import write_atomic
-from ..model import (
+from pytest_promptgate.atomic import write_atomic
+from pytest_promptgate.model import (
     CONSIDER_FINE_TUNING,
     ERROR,
     FAIL,
@@ -60,7 +61,9 @@ def case_entry(result: CaseResult, *, file: str | None = None) -> dict[str, Any]
     # The output shown is the first failing sample's (the interesting one), else the first.
     shown = next((s for s in samples if s.status != "passed"), first)
     prompt_tokens = [s.call.prompt_tokens for s in samples if s.call.prompt_tokens is not None]
-    completion_tokens = [s.call.completion_tokens for s in samples if s.call.completion_tokens is not None]
+    completion_tokens = [
+        s.call.completion_tokens for s in samples if s.call.completion_tokens is not None
+    ]
     costs = [s.call.cost_usd for s in samples if s.call.ok]
     latencies = [s.call.latency_ms for s in samples if s.call.ok]
     location = result.location
@@ -88,7 +91,11 @@ def case_entry(result: CaseResult, *, file: str | None = None) -> dict[str, Any]
     }
 
 
-def summarize(prompts: Sequence[Mapping[str, Any]], cases: Sequence[Mapping[str, Any]], cache: Mapping[str, Any]) -> dict[str, Any]:
+def summarize(
+    prompts: Sequence[Mapping[str, Any]],
+    cases: Sequence[Mapping[str, Any]],
+    cache: Mapping[str, Any],
+) -> dict[str, Any]:
     verdicts = [p["verdict"] for p in prompts]
     costs = [c["cost_usd"] for c in cases if c["status"] != ERROR]
     return {
@@ -147,7 +154,9 @@ def dumps_report(document: Mapping[str, Any]) -> str:
     if not isinstance(cases, list) or not cases:
         return json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
     placeholder = f"\x00cases-{secrets.token_hex(8)}\x00"
-    head = json.dumps({**document, "cases": placeholder}, indent=2, ensure_ascii=False, allow_nan=False)
+    head = json.dumps(
+        {**document, "cases": placeholder}, indent=2, ensure_ascii=False, allow_nan=False
+    )
     rows = ",\n    ".join(json.dumps(case, ensure_ascii=False, allow_nan=False) for case in cases)
     return head.replace(json.dumps(placeholder), "[\n    " + rows + "\n  ]", 1) + "\n"
 
@@ -158,11 +167,23 @@ def read_report(path: Path) -> dict[str, Any]:
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise PromptgateError(f"report file {path} does not exist", hint="pass the path given to --promptgate-report") from None
+        raise PromptgateError(
+            f"report file {path} does not exist", hint="pass the path given to --promptgate-report"
+        ) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PromptgateError(f"{path} is not a readable JSON report: {exc}", hint="re-run pytest with --promptgate-report to produce it") from None
-    if not isinstance(document, dict) or "schema_version" not in document or "prompts" not in document:
-        raise PromptgateError(f"{path} is not a pytest-promptgate report (no schema_version/prompts)", hint="pass the file written by --promptgate-report")
+        raise PromptgateError(
+            f"{path} is not a readable JSON report: {exc}",
+            hint="re-run pytest with --promptgate-report to produce it",
+        ) from None
+    if (
+        not isinstance(document, dict)
+        or "schema_version" not in document
+        or "prompts" not in document
+    ):
+        raise PromptgateError(
+            f"{path} is not a pytest-promptgate report (no schema_version/prompts)",
+            hint="pass the file written by --promptgate-report",
+        )
     schema = document.get("schema_version")
     if not isinstance(schema, int) or schema > SCHEMA_VERSION:
         raise PromptgateError(

@@ -94,7 +94,9 @@ def comparison_text(version: dict) -> str:
     comp = version.get("comparison")
     if not comp:
         return "—"
-    return f"{fmt_delta(comp.get('delta'))} vs {comp.get('against')} (p={fmt_p(comp.get('p_value'))})"
+    return (
+        f"{fmt_delta(comp.get('delta'))} vs {comp.get('against')} (p={fmt_p(comp.get('p_value'))})"
+    )
 
 
 def overall_counts(report: dict) -> dict[str, int]:
@@ -116,7 +118,11 @@ def failing_cases(report: dict, prompt: str) -> list[dict]:
     """Failed and errored cases of one prompt, current version first, in report order."""
     entry = next((p for p in report.get("prompts") or [] if p.get("prompt") == prompt), {})
     current = entry.get("current_version")
-    cases = [c for c in report.get("cases") or [] if c.get("prompt") == prompt and c.get("status") in _FAILING_STATUSES]
+    cases = [
+        c
+        for c in report.get("cases") or []
+        if c.get("prompt") == prompt and c.get("status") in _FAILING_STATUSES
+    ]
     return sorted(cases, key=lambda c: c.get("version") != current)
 
 
@@ -139,7 +145,11 @@ def headline(report: dict) -> str:
     counts = overall_counts(report)
     summary = report.get("summary") or {}
     verdict = md_text(report.get("verdict") or "UNKNOWN")
-    parts = [f"{counts['passed']} passing", f"{counts['failed']} failing", f"{counts['flagged']} flagged for fine-tuning"]
+    parts = [
+        f"{counts['passed']} passing",
+        f"{counts['failed']} failing",
+        f"{counts['flagged']} flagged for fine-tuning",
+    ]
     if counts["inconclusive"]:
         parts.append(f"{counts['inconclusive']} inconclusive")
     if counts["rethink"]:
@@ -188,7 +198,11 @@ def version_table(prompt: dict) -> str:
             fmt_ms(version.get("latency_p95_ms")),
         ]
         rows.append("| " + " | ".join(cells) + " |")
-    notes = [f"- {md_text(v.get('version'))}: {md_text(v['note'])}" for v in prompt.get("versions") or [] if v.get("note")]
+    notes = [
+        f"- {md_text(v.get('version'))}: {md_text(v['note'])}"
+        for v in prompt.get("versions") or []
+        if v.get("note")
+    ]
     return "\n".join(rows + ([""] + notes if notes else []))
 
 
@@ -201,16 +215,18 @@ def rate_chart(prompt: dict) -> str:
     labels = ", ".join(f'"{_label(it.get("version"))}"' for it in points)
     rates = ", ".join(f"{it['rate'] * 100:.1f}" for it in points)
     limit_line = ", ".join(f"{threshold * 100:.1f}" for _ in points)
-    return "\n".join([
-        "```mermaid",
-        "xychart-beta",
-        f'    title "{_label(prompt.get("prompt"))}: pass rate by version (threshold {threshold * 100:.0f}%)"',
-        f"    x-axis [{labels}]",
-        '    y-axis "pass rate (%)" 0 --> 100',
-        f"    line [{rates}]",
-        f"    line [{limit_line}]",
-        "```",
-    ])
+    return "\n".join(
+        [
+            "```mermaid",
+            "xychart-beta",
+            f'    title "{_label(prompt.get("prompt"))}: pass rate by version (threshold {threshold * 100:.0f}%)"',
+            f"    x-axis [{labels}]",
+            '    y-axis "pass rate (%)" 0 --> 100',
+            f"    line [{rates}]",
+            f"    line [{limit_line}]",
+            "```",
+        ]
+    )
 
 
 def advice_section(prompt: dict, heading: str = "####") -> str:
@@ -223,8 +239,12 @@ def advice_section(prompt: dict, heading: str = "####") -> str:
         lines += [md_text(advice["message"]), ""]
     window = advice.get("window") or []
     if window:
-        lines += [f"Evidence window ({len(window)} iterations):", "",
-                  "| version | n | pass rate | 95% CI |", "|---|---|---|---|"]
+        lines += [
+            f"Evidence window ({len(window)} iterations):",
+            "",
+            "| version | n | pass rate | 95% CI |",
+            "|---|---|---|---|",
+        ]
         for item in window:
             lines.append(
                 f"| {md_text(item.get('version'))} | {item.get('n', 'n/a')} | {fmt_pct(item.get('rate'))} "
@@ -232,16 +252,22 @@ def advice_section(prompt: dict, heading: str = "####") -> str:
             )
         lines.append("")
     if advice.get("plateau_p_value") is not None:
-        lines.append(f"- Plateau test: p = {fmt_p(advice['plateau_p_value'])} (no significant improvement across the window).")
+        lines.append(
+            f"- Plateau test: p = {fmt_p(advice['plateau_p_value'])} (no significant improvement across the window)."
+        )
     if advice.get("noise"):
-        lines.append("- Different cases fail in each iteration: this looks like noise. Repeat the cases (`repeat:`) before deciding.")
+        lines.append(
+            "- Different cases fail in each iteration: this looks like noise. Repeat the cases (`repeat:`) before deciding."
+        )
     for pattern in advice.get("failing_patterns") or []:
         lines.append(
             f"- Case **{md_text(pattern.get('case'))}** failed in {pattern.get('failed_in')} of {pattern.get('of')} iterations."
         )
     readiness = advice.get("readiness")
     if readiness:
-        labels = ", ".join(f"{md_text(k)}: {v}" for k, v in (readiness.get("per_label") or {}).items())
+        labels = ", ".join(
+            f"{md_text(k)}: {v}" for k, v in (readiness.get("per_label") or {}).items()
+        )
         lines.append(
             f"- Dataset readiness: **{md_text(readiness.get('status'))}**: {readiness.get('labelled', 0)} labelled examples "
             f"({readiness.get('unlabelled', 0)} unlabelled); minimum {readiness.get('minimum', 100)}, "
@@ -251,7 +277,12 @@ def advice_section(prompt: dict, heading: str = "####") -> str:
     if cost:
         lines.append(f"- {md_text(cost_scope(cost))}: " + cost_text(cost))
     if advice.get("export_command"):
-        lines += ["", "Export the labelled cases for fine-tuning:", "", fence(advice["export_command"], "sh")]
+        lines += [
+            "",
+            "Export the labelled cases for fine-tuning:",
+            "",
+            fence(advice["export_command"], "sh"),
+        ]
     return "\n".join(lines).rstrip()
 
 
@@ -290,7 +321,11 @@ def case_details(report: dict, prompt: dict, max_cases: int, chars: int) -> tupl
     if not cases or max_cases <= 0:
         return "", 0, len(cases)
     shown = cases[:max_cases]
-    lines = ["<details>", f"<summary>Failing cases of {md_text(prompt.get('prompt'))} ({len(cases)})</summary>", ""]
+    lines = [
+        "<details>",
+        f"<summary>Failing cases of {md_text(prompt.get('prompt'))} ({len(cases)})</summary>",
+        "",
+    ]
     for case in shown:
         where = case_location(case)
         lines.append(
@@ -299,7 +334,9 @@ def case_details(report: dict, prompt: dict, max_cases: int, chars: int) -> tupl
         )
         lines.append("")
         for failure in case.get("failures") or []:
-            lines.append(f"- **{md_text(failure.get('expectation'))}**: {md_text(failure.get('reason'), chars)}")
+            lines.append(
+                f"- **{md_text(failure.get('expectation'))}**: {md_text(failure.get('reason'), chars)}"
+            )
         if case.get("failures"):
             lines.append("")
         if case.get("vars"):
@@ -309,14 +346,21 @@ def case_details(report: dict, prompt: dict, max_cases: int, chars: int) -> tupl
         if case.get("output") is not None:
             lines += ["Output:", fence(case["output"], "text", chars), ""]
     if len(cases) > len(shown):
-        lines += [f"_{len(cases) - len(shown)} more failing cases are in the JSON and HTML reports._", ""]
+        lines += [
+            f"_{len(cases) - len(shown)} more failing cases are in the JSON and HTML reports._",
+            "",
+        ]
     lines.append("</details>")
     return "\n".join(lines), len(shown), len(cases)
 
 
 def _json(value: Any) -> str:
     compact = json.dumps(value, ensure_ascii=False, default=str)
-    return compact if len(compact) <= 100 else json.dumps(value, ensure_ascii=False, indent=2, default=str)
+    return (
+        compact
+        if len(compact) <= 100
+        else json.dumps(value, ensure_ascii=False, indent=2, default=str)
+    )
 
 
 def prompt_section(report: dict, prompt: dict, max_cases: int, chars: int) -> tuple[str, int, int]:
@@ -360,7 +404,9 @@ def render_markdown(report: dict, limit: int = 65000) -> str:
     return document if len(document) < limit else document[: limit - 1]
 
 
-def _document(report: dict, max_cases: int, chars: int, trimmed: bool, max_prompts: int | None) -> str:
+def _document(
+    report: dict, max_cases: int, chars: int, trimmed: bool, max_prompts: int | None
+) -> str:
     prompts = report.get("prompts") or []
     shown_prompts = prompts if max_prompts is None else prompts[:max_prompts]
     sections, shown_cases, total_cases = [], 0, 0
@@ -371,8 +417,10 @@ def _document(report: dict, max_cases: int, chars: int, trimmed: bool, max_promp
         total_cases += total
     parts = [REPORT_MARKER, headline(report), ""]
     if trimmed:
-        note = (f"> Trimmed to fit GitHub's 65,536-character limit: showing {shown_cases} of {total_cases} failing "
-                f"cases" + (f", outputs cut to {chars:,} characters" if chars else "") + ".")
+        note = (
+            f"> Trimmed to fit GitHub's 65,536-character limit: showing {shown_cases} of {total_cases} failing "
+            f"cases" + (f", outputs cut to {chars:,} characters" if chars else "") + "."
+        )
         if max_prompts is not None and max_prompts < len(prompts):
             note += f" {len(prompts) - max_prompts} of {len(prompts)} prompts are not shown."
         parts += [note + " The JSON and HTML reports have everything.", ""]
@@ -385,4 +433,3 @@ def _footer(report: dict) -> str:
     tool = report.get("tool") or {}
     created = md_text(report.get("created_at") or "")
     return f"<sub>{md_text(tool.get('name', 'pytest-promptgate'))} {md_text(tool.get('version', ''))} · {created}</sub>"
-

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
-from ..model import CONSIDER_FINE_TUNING, PASS, RETHINK
+from pytest_promptgate.model import CONSIDER_FINE_TUNING, PASS, RETHINK
 
 MAX_FAILING_SHOWN = 10
 
@@ -27,7 +28,9 @@ def printable(text: Any) -> str:
     """Terminal-safe text: ANSI escapes and control characters from untrusted model output are
     shown as ``\\xNN`` instead of acting on the terminal; newline and tab are kept."""
     return "".join(
-        ch if ch in "\n\t" or (ch >= " " and ch != "\x7f" and not 0x80 <= ord(ch) < 0xA0) else f"\\x{ord(ch):02x}"
+        ch
+        if ch in "\n\t" or (ch >= " " and ch != "\x7f" and not 0x80 <= ord(ch) < 0xA0)
+        else f"\\x{ord(ch):02x}"
         for ch in str(text)
     )
 
@@ -59,7 +62,18 @@ def render_terminal(report: Mapping[str, Any]) -> str:
                     _ms(version.get("latency_p95_ms")),
                 ]
             )
-    headers = ["prompt", "version", "model", "passed/n", "rate", "95% interval", "threshold", "verdict", "cost", "p95 latency"]
+    headers = [
+        "prompt",
+        "version",
+        "model",
+        "passed/n",
+        "rate",
+        "95% interval",
+        "threshold",
+        "verdict",
+        "cost",
+        "p95 latency",
+    ]
     lines = [tabulate(rows, headers=headers, tablefmt="simple"), "(* current version)"]
 
     cases_by_key: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
@@ -76,14 +90,18 @@ def render_terminal(report: Mapping[str, Any]) -> str:
         for version in prompt["versions"]:
             if version.get("note") and version["version"] == current:
                 lines.append(f"  note: {_one_line(version['note'], 200)}")
-        failing = [c for c in cases_by_key.get((prompt["prompt"], current), []) if c["status"] == "failed"]
+        failing = [
+            c for c in cases_by_key.get((prompt["prompt"], current), []) if c["status"] == "failed"
+        ]
         for case in failing[:MAX_FAILING_SHOWN]:
             reason = case["failures"][0]["reason"] if case.get("failures") else ""
             expectation = case["failures"][0]["expectation"] if case.get("failures") else ""
             where = f"{case['file']}:{case['line']}" if case.get("line") else case.get("file", "")
             lines.append(f"  ✗ {case['case']} ({where}) {expectation}: {_one_line(reason)}")
         if len(failing) > MAX_FAILING_SHOWN:
-            lines.append(f"  … and {len(failing) - MAX_FAILING_SHOWN} more failing case(s) (see the JSON/Markdown report)")
+            lines.append(
+                f"  … and {len(failing) - MAX_FAILING_SHOWN} more failing case(s) (see the JSON/Markdown report)"
+            )
         advice = prompt.get("advice")
         if advice and verdict in (CONSIDER_FINE_TUNING, RETHINK):
             lines.extend(_advice_lines(advice))
@@ -112,7 +130,10 @@ def _advice_lines(advice: Mapping[str, Any]) -> list[str]:
     lines = [f"  advice: {_one_line(advice.get('message', ''), 200)}"]
     window = advice.get("window") or []
     if window:
-        lines.append("  evidence: " + ", ".join(f"{w['version']} {_pct(w['rate'])} (n={w['n']})" for w in window))
+        lines.append(
+            "  evidence: "
+            + ", ".join(f"{w['version']} {_pct(w['rate'])} (n={w['n']})" for w in window)
+        )
     readiness = advice.get("readiness")
     if readiness:
         lines.append(
@@ -127,7 +148,11 @@ def _advice_lines(advice: Mapping[str, Any]) -> list[str]:
             lines.append(
                 f"  cost: prompt path {_money(prompt_path)}, fine-tune path "
                 f"{_money(finetune.get('low'))}–{_money(finetune.get('high'))}"
-                + (f" (defaults: {', '.join(cost.get('defaults_used', []))})" if cost.get("defaults_used") else "")
+                + (
+                    f" (defaults: {', '.join(cost.get('defaults_used', []))})"
+                    if cost.get("defaults_used")
+                    else ""
+                )
             )
     if advice.get("export_command"):
         lines.append(f"  export: {advice['export_command']}")

@@ -11,7 +11,7 @@ __all__ = ["FAULT_KINDS", "FakeOpenAI"]
 
 def __getattr__(name: str) -> Any:
     if name in __all__:
-        from . import openai_server
+        from pytest_promptgate.testing import openai_server
 
         return getattr(openai_server, name)
     raise AttributeError(name)

@@ -72,7 +72,9 @@ _CHAT_PATHS = ("/v1/chat/completions", "/chat/completions")
 def _check_kind(kind: str | None) -> None:
     if kind is None or kind in FAULT_KINDS or (kind.isdigit() and len(kind) == 3):
         return
-    raise ValueError(f"unknown fault kind {kind!r}; use one of {', '.join(FAULT_KINDS)} or a 3-digit status")
+    raise ValueError(
+        f"unknown fault kind {kind!r}; use one of {', '.join(FAULT_KINDS)} or a 3-digit status"
+    )
 
 
 def _word_count(text: str) -> int:
@@ -152,7 +154,10 @@ class FakeOpenAI:
         self._server = _Server((self.host, self.port), Handler)
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="FakeOpenAI", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="FakeOpenAI",
+            daemon=True,
         )
         self._thread.start()
         return self
@@ -238,7 +243,9 @@ class FakeOpenAI:
             self._calls += 1
             number = self._calls
             fault = self._choose_fault(number, content)
-            self._requests.append({"n": number, "path": path, "headers": headers, "body": body, "fault": fault})
+            self._requests.append(
+                {"n": number, "path": path, "headers": headers, "body": body, "fault": fault}
+            )
             self._in_flight += 1
             self._max_in_flight = max(self._max_in_flight, self._in_flight)
         return number, fault
@@ -276,21 +283,26 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             self.server_state._track(self.connection, False)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # quiet: benchmarks and tests read their own output
 
     def do_GET(self) -> None:
         if self.path.rstrip("/") in ("/v1/models", "/models"):
             self._send(200, {"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
         else:
-            self._send(404, {"error": {"message": f"no route {self.path}", "type": "invalid_request_error"}})
+            self._send(
+                404,
+                {"error": {"message": f"no route {self.path}", "type": "invalid_request_error"}},
+            )
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         path = self.path.split("?", 1)[0]
         if path not in _CHAT_PATHS:
-            self._send(404, {"error": {"message": f"no route {path}", "type": "invalid_request_error"}})
+            self._send(
+                404, {"error": {"message": f"no route {path}", "type": "invalid_request_error"}}
+            )
             return
         try:
             body = json.loads(raw or b"null")
@@ -306,7 +318,15 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self, number: int, fault: str | None, body: Any) -> None:
         state = self.server_state
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
-            self._send(400, {"error": {"message": "body must be a JSON object with messages", "type": "invalid_request_error"}})
+            self._send(
+                400,
+                {
+                    "error": {
+                        "message": "body must be a JSON object with messages",
+                        "type": "invalid_request_error",
+                    }
+                },
+            )
             return
         if fault == "timeout":
             state._stopping.wait(state.hang_s)
@@ -338,7 +358,13 @@ class _Handler(BaseHTTPRequestHandler):
             "model": model,
             "choices": []
             if fault == "no-choices"
-            else [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            else [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text},
+                    "finish_reason": "stop",
+                }
+            ],
             "usage": {
                 "prompt_tokens": prompt_tokens,
                 "completion_tokens": _word_count(text),
@@ -347,7 +373,9 @@ class _Handler(BaseHTTPRequestHandler):
         }
         if fault == "truncated":
             payload = json.dumps(reply).encode()
-            self._send_raw(200, payload[: len(payload) // 2], "application/json", declared_length=len(payload))
+            self._send_raw(
+                200, payload[: len(payload) // 2], "application/json", declared_length=len(payload)
+            )
             self.close_connection = True
             return
         self._send(200, reply)
@@ -388,19 +416,29 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def _error_body(status: int) -> dict[str, Any]:
-    kind = {429: "rate_limit_error", 401: "authentication_error", 403: "permission_error"}.get(status, "server_error")
+    kind = {429: "rate_limit_error", 401: "authentication_error", 403: "permission_error"}.get(
+        status, "server_error"
+    )
     return {"error": {"message": f"fake provider answered {status}", "type": kind, "code": status}}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Loopback OpenAI-compatible chat server with injectable faults.")
+    parser = argparse.ArgumentParser(
+        description="Loopback OpenAI-compatible chat server with injectable faults."
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--fault-every", type=int, default=0, help="every N-th call gets --fault")
-    parser.add_argument("--fault", default="429", help=f"one of {', '.join(FAULT_KINDS)} or a status")
-    parser.add_argument("--fault-rate", type=float, default=0.0, help="seeded random fault probability")
-    parser.add_argument("--fault-kinds", default="429,500,503", help="comma-separated kinds for --fault-rate")
+    parser.add_argument(
+        "--fault", default="429", help=f"one of {', '.join(FAULT_KINDS)} or a status"
+    )
+    parser.add_argument(
+        "--fault-rate", type=float, default=0.0, help="seeded random fault probability"
+    )
+    parser.add_argument(
+        "--fault-kinds", default="429,500,503", help="comma-separated kinds for --fault-rate"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--retry-after", default="1", help="Retry-After header value sent with 429")
     args = parser.parse_args(argv)
@@ -423,7 +461,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             stop.wait()
         except KeyboardInterrupt:
             pass
-        print(f"FakeOpenAI served {server.calls} calls (max {server.max_in_flight} at once)", flush=True)
+        print(
+            f"FakeOpenAI served {server.calls} calls (max {server.max_in_flight} at once)",
+            flush=True,
+        )
     return 0
 
 

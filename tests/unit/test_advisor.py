@@ -1,0 +1,120 @@
+"""Fine-tuning readiness (labelled cases, per label) and total cost of ownership."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pytest_promptgate.advisor import (
+    build_advice,
+    cost_of_ownership,
+    readiness,
+    target_output,
+)
+from pytest_promptgate.model import Case, Expectation, Suite
+
+
+def case(case_id: str, *expect: Expectation, ideal: str | None = None) -> Case:
+    return Case(id=case_id, vars={}, expect=tuple(expect), ideal=ideal)
+
+
+def suite(cases: list[Case], **fields: object) -> Suite:
+    return Suite(
+        prompt="p", file=Path("/repo/p.promptgate.yaml"), versions=(), cases=tuple(cases), **fields
+    )  # type: ignore[arg-type]
+
+
+def test_target_output_prefers_ideal_then_equals_then_single_one_of():
+    assert target_output(case("a", Expectation("equals", "bug"), ideal="billing")) == "billing"
+    assert (
+        target_output(case("b", Expectation("contains", "x"), Expectation("equals", "bug")))
+        == "bug"
+    )
+    assert target_output(case("c", Expectation("one-of", ["feature"]))) == "feature"
+    assert target_output(case("d", Expectation("one-of", ["bug", "feature"]))) is None
+    assert target_output(case("e", Expectation("equals", "bug", negate=True))) is None
+    assert target_output(case("f", Expectation("contains", "refund"))) is None
+
+
+def test_readiness_counts_labels_per_category_for_classification():
+    labels = ["billing"] * 120 + ["bug"] * 101 + ["feature"] * 30
+    default = Expectation("one-of", ["billing", "bug", "feature", "account"])
+    cases = [case(f"c{i}", default, Expectation("equals", label)) for i, label in enumerate(labels)]
+    cases.append(case("free", Expectation("contains", "x")))
+    ready = readiness(suite(cases))
+    assert ready["labelled"] == 251 and ready["unlabelled"] == 1
+    assert ready["per_label"] == {"billing": 120, "bug": 101, "feature": 30, "account": 0}
+    # The rarest label decides: "collect at least 100 examples per category".
+    assert ready["status"] == "insufficient"
+    assert ready["labels_below_minimum"] == ["account", "feature"]
+
+
+@pytest.mark.parametrize(
+    ("count", "status"), [(99, "insufficient"), (100, "minimum"), (500, "ideal")]
+)
+def test_readiness_thresholds_for_free_text_targets(count, status):
+    cases = [case(f"c{i}", ideal=f"summary number {i}") for i in range(count)]
+    ready = readiness(suite(cases))
+    assert ready["status"] == status
+    assert ready["per_label"] is None
+
+
+def test_cost_of_ownership_with_defaults():
+    cost = cost_of_ownership(suite([], usage={"calls_per_month": 100_000, "months": 12}), 0.0002)
+    assert cost["prompt_path_usd"] == pytest.approx(240.0)
+    assert cost["finetune_path_usd"] == {"low": pytest.approx(980.0), "high": pytest.approx(5720.0)}
+    assert cost["defaults_used"] == [
+        "training_cost_usd",
+        "inference_multiplier",
+        "retrain_every_months",
+    ]
+    assert cost["assumptions"]["training_cost_usd"] == [500.0, 5000.0]
+
+
+def test_cost_overrides_and_annual_retraining():
+    overrides = {"training_cost_usd": 1000, "inference_multiplier": [1.5, 2]}
+    cost = cost_of_ownership(
+        suite([], usage={"calls_per_month": 10_000, "months": 24}, finetune=overrides), 0.001
+    )
+    # 24 months = 2 trainings (retrained every 12 months by default)
+    assert cost["trainings"] == 2
+    assert cost["prompt_path_usd"] == pytest.approx(240.0)
+    assert cost["finetune_path_usd"] == {
+        "low": pytest.approx(2360.0),
+        "high": pytest.approx(2480.0),
+    }
+    assert cost["defaults_used"] == ["retrain_every_months"]
+
+
+def test_missing_usage_still_shows_the_training_cost():
+    cost = cost_of_ownership(suite([]), 0.001)
+    assert cost["prompt_path_usd"] is None and cost["finetune_path_usd"] is None
+    assert cost["training_usd"] == {"low": 500.0, "high": 5000.0}
+    assert "usage is not set" in cost["note"]
+
+
+def test_bad_override_is_reported():
+    with pytest.raises(ValueError, match="training_cost_usd"):
+        cost_of_ownership(suite([], finetune={"training_cost_usd": "lots"}), 0.001)
+
+
+def test_advice_fills_readiness_and_cost_only_for_fine_tuning():
+    s = suite([case("a", Expectation("equals", "x"))])
+    iterate = build_advice(kind="iterate", message="iterate", suite=s)
+    assert (
+        iterate["readiness"] is None
+        and iterate["cost"] is None
+        and iterate["export_command"] is None
+    )
+    advice = build_advice(
+        kind="consider-fine-tuning",
+        message="consider fine-tuning",
+        suite=s,
+        file="p.promptgate.yaml",
+        cost_per_call_usd=0.001,
+    )
+    assert advice["readiness"]["labelled"] == 1
+    assert advice["cost"]["training_usd"]["low"] == 500.0
+    assert advice["export_command"] == "promptgate export-finetune p.promptgate.yaml -o p.jsonl"
+    assert "1 labelled cases" in advice["message"]

@@ -1,0 +1,233 @@
+"""ModelClient through litellm's real request path against the loopback server: retries,
+Retry-After, error mapping, cost, scrubbing."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import sys
+import time
+
+import pytest
+
+from pytest_promptgate import client as client_module
+from pytest_promptgate.client import ModelClient, parse_retry_after, scrub, unknown_params
+from pytest_promptgate.model import CallRequest, CallResult
+from pytest_promptgate.testing.openai_server import FakeOpenAI
+
+
+class RecordingSleep:
+    """Stands in for asyncio.sleep: records the waits the client asks for, waits ~nothing."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+        await asyncio.sleep(0)
+
+
+def request(server: FakeOpenAI, content: str = "reply: fine", **params: object) -> CallRequest:
+    return CallRequest(
+        model="openai/fake-model",
+        messages=({"role": "user", "content": content},),
+        params={"api_base": server.base_url, "api_key": "sk-test", **params},
+    )
+
+
+def complete(client: ModelClient, req: CallRequest) -> CallResult:
+    return asyncio.run(client.complete(req))
+
+
+def fast_client(sleep: RecordingSleep | None = None, **kwargs: object) -> ModelClient:
+    kwargs = {"retries": 3, "timeout_s": 5.0, "backoff_base_s": 0.2, "backoff_max_s": 2.0, **kwargs}
+    return ModelClient(**kwargs, sleep=sleep or RecordingSleep())  # type: ignore[arg-type]
+
+
+def test_success_carries_output_tokens_latency_and_unknown_cost(fake_openai: FakeOpenAI) -> None:
+    result = complete(fast_client(), request(fake_openai, "reply: billing queue"))
+    assert result.ok and result.output == "billing queue"
+    assert (result.prompt_tokens, result.completion_tokens) == (3, 2)
+    assert result.cost_usd is None  # fake-model has no price: unknown, never 0
+    assert result.latency_ms > 0 and result.attempts == 1 and not result.cached
+    body = fake_openai.requests[0]["body"]
+    assert body["model"] == "fake-model" and "max_retries" not in body and "timeout" not in body
+
+
+def test_cost_from_per_call_prices(fake_openai: FakeOpenAI) -> None:
+    result = complete(
+        fast_client(),
+        request(fake_openai, "reply: a b", input_cost_per_token=0.01, output_cost_per_token=0.1),
+    )
+    assert result.cost_usd == pytest.approx(3 * 0.01 + 2 * 0.1)  # "reply: a b" is 3 words
+
+
+def test_429_with_retry_after_waits_that_long_then_succeeds(fake_openai: FakeOpenAI) -> None:
+    fake_openai.faults = ["429", None]
+    fake_openai.retry_after = "1.5"
+    sleep = RecordingSleep()
+    result = complete(fast_client(sleep), request(fake_openai))
+    assert result.ok and result.output == "fine" and result.attempts == 2
+    assert sleep.delays == [1.5]
+    assert fake_openai.calls == 2
+
+
+def test_429s_with_retry_after_do_not_use_up_the_retry_budget(fake_openai: FakeOpenAI) -> None:
+    # Five paced 429s in a row, with retries=3: the provider said when to come back each time,
+    # so the call keeps waiting and is answered instead of being lost.
+    fake_openai.faults = ["429"] * 5 + [None]
+    fake_openai.retry_after = "0.1"
+    sleep = RecordingSleep()
+    result = complete(fast_client(sleep, retries=3), request(fake_openai))
+    assert result.ok and result.attempts == 6
+    assert sleep.delays == [0.1] * 5
+
+
+def test_paced_429s_are_bounded_and_retries_0_means_none(fake_openai: FakeOpenAI) -> None:
+    fake_openai.faults = ["429"]
+    fake_openai.retry_after = "0"
+    result = complete(fast_client(retries=3), request(fake_openai))
+    assert not result.ok and result.error_kind == "rate_limit"
+    assert result.attempts == client_module.PACED_RETRIES + 1
+    fake_openai.reset()
+    fake_openai.faults = ["429"]
+    result = complete(fast_client(retries=0), request(fake_openai))
+    assert not result.ok and result.attempts == 1
+
+
+def test_retry_after_is_capped(fake_openai: FakeOpenAI) -> None:
+    fake_openai.faults = ["429", None]
+    fake_openai.retry_after = "3600"
+    sleep = RecordingSleep()
+    assert complete(fast_client(sleep, backoff_max_s=2.0), request(fake_openai)).ok
+    assert sleep.delays == [2.0]
+
+
+def test_429_without_retry_after_backs_off_exponentially(fake_openai: FakeOpenAI) -> None:
+    fake_openai.faults = ["429-bare", "429-bare", "429-bare", None]
+    sleep = RecordingSleep()
+    result = complete(fast_client(sleep, backoff_base_s=0.2), request(fake_openai))
+    assert result.ok and result.attempts == 4
+    # equal jitter: each wait lies in [ceiling/2, ceiling] with ceilings 0.2, 0.4, 0.8
+    for delay, ceiling in zip(sleep.delays, (0.2, 0.4, 0.8), strict=True):
+        assert ceiling / 2 <= delay <= ceiling
+
+
+@pytest.mark.parametrize("status", ["500", "502", "503"])
+def test_server_errors_are_retried_then_reported(fake_openai: FakeOpenAI, status: str) -> None:
+    fake_openai.faults = [status]
+    result = complete(fast_client(retries=2), request(fake_openai))
+    assert result.output is None and not result.ok
+    assert result.error_kind == "server" and result.attempts == 3
+    assert fake_openai.calls == 3
+    assert (
+        status in result.error and "openai/fake-model" in result.error and "openai" in result.error
+    )
+
+
+@pytest.mark.parametrize(
+    "status, kind",
+    [("401", "auth"), ("403", "auth"), ("400", "bad_request"), ("404", "bad_request")],
+)
+def test_configuration_errors_fail_at_once(fake_openai: FakeOpenAI, status: str, kind: str) -> None:
+    fake_openai.faults = [status]
+    sleep = RecordingSleep()
+    result = complete(fast_client(sleep), request(fake_openai))
+    assert (result.output, result.error_kind, result.attempts) == (None, kind, 1)
+    assert fake_openai.calls == 1 and sleep.delays == []
+
+
+TRANSIENT = [
+    ("reset", "connection"),
+    ("truncated", "connection"),
+    ("non-json", "malformed"),
+    ("no-choices", "malformed"),
+    ("empty", "malformed"),
+    ("429-bare", "rate_limit"),
+    ("503", "server"),
+]
+
+
+@pytest.mark.parametrize("fault, kind", TRANSIENT)
+def test_transient_fault_then_success(fake_openai: FakeOpenAI, fault: str, kind: str) -> None:
+    fake_openai.faults = [fault, None]
+    result = complete(fast_client(), request(fake_openai, "reply: recovered"))
+    assert result.ok and result.output == "recovered" and result.attempts == 2
+
+
+@pytest.mark.parametrize("fault, kind", TRANSIENT)
+def test_persistent_fault_is_an_error_never_an_output(
+    fake_openai: FakeOpenAI, fault: str, kind: str
+) -> None:
+    fake_openai.faults = [fault]
+    result = complete(fast_client(retries=1), request(fake_openai))
+    assert result.output is None and result.error and result.error_kind == kind
+    assert result.attempts == 2 and fake_openai.calls == 2
+
+
+def test_read_timeout_is_retried_then_reported(fake_openai: FakeOpenAI) -> None:
+    fake_openai.hang_s = 10.0
+    fake_openai.faults = ["timeout", None]
+    assert complete(fast_client(timeout_s=1.0), request(fake_openai)).ok
+    fake_openai.faults = ["timeout"]
+    result = complete(fast_client(timeout_s=1.0, retries=1), request(fake_openai))
+    assert (result.output, result.error_kind, result.attempts) == (None, "timeout", 2)
+
+
+def test_error_messages_are_scrubbed(
+    fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    canary = "canary-d41d8cd98f00b204"
+    monkeypatch.setenv("FAKE_PROVIDER_API_KEY", canary)
+    fake_openai.faults = ["401"]
+    # a key that reaches the message through the model name is still removed
+    req = CallRequest(
+        model=f"openai/fake-{canary}",
+        messages=({"role": "user", "content": "x"},),
+        params={"api_base": fake_openai.base_url, "api_key": "sk-param-secret-123"},
+    )
+    result = complete(fast_client(), req)
+    assert result.error_kind == "auth"
+    assert canary not in result.error and "[redacted]" in result.error
+
+
+def test_local_model_without_provider_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "pytest_promptgate.local", None)  # import fails
+    monkeypatch.setattr("pytest_promptgate.client._local_registered", False)
+    result = complete(
+        fast_client(), CallRequest("local/smollm2", ({"role": "user", "content": "x"},))
+    )
+    assert (result.output, result.error_kind, result.attempts) == (None, "config", 0)
+    assert "local" in result.error
+
+
+def test_scrub_removes_env_secrets_bearer_sk_and_given_values(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MY_SERVICE_TOKEN", "tok-123456789")
+    monkeypatch.setenv("SHORT_KEY", "abc")  # under 6 characters: too common to scrub
+    monkeypatch.setenv("NOT_A_SECRET_NAME", "visible-value")
+    text = (
+        "token tok-123456789, header Authorization: Bearer abc.def-ghi, key sk-proj-ABCdef123456, "
+        "param p4ssw0rd-xyz, abc, visible-value"
+    )
+    cleaned = scrub(text, secrets=["p4ssw0rd-xyz"])
+    for secret in ("tok-123456789", "abc.def-ghi", "sk-proj-ABCdef123456", "p4ssw0rd-xyz"):
+        assert secret not in cleaned
+    assert "visible-value" in cleaned and "Bearer [redacted]" in cleaned
+
+
+def test_parse_retry_after_seconds_and_http_date() -> None:
+    assert parse_retry_after("2") == 2.0
+    assert parse_retry_after("0.25") == 0.25
+    now = time.time()
+    assert parse_retry_after(
+        email.utils.formatdate(now + 30, usegmt=True), now=now
+    ) == pytest.approx(30, abs=1)
+    assert parse_retry_after(email.utils.formatdate(now - 30, usegmt=True), now=now) == 0.0
+    assert parse_retry_after("soon") is None and parse_retry_after(None) is None
+
+
+def test_unknown_params_flags_typos_and_reserved_names() -> None:
+    assert unknown_params({"temperature": 0, "max_tokens": 5, "api_base": "x", "seed": 1}) == []
+    assert unknown_params({"temprature": 0, "timeout": 3, "top_p": 1}) == ["temprature", "timeout"]
