@@ -130,6 +130,19 @@ def promptgate_command(
     ]  # fmt: skip
 
 
+def one_process_flags(python: str) -> list[str]:
+    """The flags that keep every model call in the pytest process: ``--promptgate-workers 0``
+    while the option exists, nothing once call workers are gone. Asked of ``pytest --help``
+    with the same plugins as the measured runs."""
+    import tempfile
+
+    done = subprocess.run(
+        [python, "-m", "pytest", "--help", *CLEAN_INSTALL_PLUGINS],
+        capture_output=True, text=True, env=python_env(os.environ), cwd=tempfile.gettempdir(),
+    )  # fmt: skip
+    return ["--promptgate-workers", "0"] if "--promptgate-workers" in done.stdout else []
+
+
 def read_promptgate_report(path: Path) -> dict[str, Any]:
     """passed / failed / errors / cache hits of a run, from its JSON report (empty if missing)."""
     try:

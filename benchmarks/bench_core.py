@@ -35,26 +35,25 @@ def free_port() -> int:
 def child(args: argparse.Namespace) -> None:
     """Runs inside the measured process: build jobs, run them, print one JSON line."""
     sys.path.insert(0, str(ROOT))
-    from pytest_promptgate.model import Case
-    from pytest_promptgate.runner import Job, RunSettings, run_jobs
+    from pytest_promptgate.api import build_jobs
+    from pytest_promptgate.model import Case, Suite, Version
+    from pytest_promptgate.runner import RunSettings, run_jobs
 
     base_url = f"http://127.0.0.1:{args.port}/v1"
-    jobs = [
-        Job(
-            prompt="bench",
-            version="v1",
-            case=Case(id=f"case-{i}", vars={"i": i}, expect=()),
-            model="openai/fake-model",
-            messages=({"role": "user", "content": f"reply: answer {i}"},),
-            params={"api_base": base_url, "api_key": "sk-bench", "temperature": 0},
-            repeat=1,
-            suite_dir=ROOT,
-            rootdir=ROOT,
-            location=None,
-            node_id=f"bench::case-{i}",
-        )
-        for i in range(args.cases)
-    ]
+    cases = tuple(Case(id=f"case-{i}", vars={"i": i}, expect=()) for i in range(args.cases))
+    suite = Suite(  # in memory: the loader's cost is not what this measures
+        prompt="bench",
+        file=ROOT / "bench.promptgate.yaml",
+        versions=(Version(label="v1", kind="messages"),),
+        cases=cases,
+        model="openai/fake-model",
+        params={"api_base": base_url, "api_key": "sk-bench", "temperature": 0},
+        rendered={
+            ("v1", case.id): ({"role": "user", "content": f"reply: answer {i}"},)
+            for i, case in enumerate(cases)
+        },
+    )
+    jobs = build_jobs([suite], rootdir=ROOT)
     import_s = 0.0
     if args.stub_litellm:
         stub_litellm()

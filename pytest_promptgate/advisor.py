@@ -40,6 +40,10 @@ def target_output(case: Case) -> str | None:
     """
     if case.ideal is not None and str(case.ideal).strip():
         return str(case.ideal)
+    if case.ideal_tool_calls:  # a tool-call target (issue 13), as one canonical label
+        from pytest_promptgate.render import canonical_json
+
+        return canonical_json(list(case.ideal_tool_calls))
     for expectation in case.expect:
         if expectation.negate:
             continue
@@ -174,7 +178,7 @@ def cost_of_ownership(suite: Suite, cost_per_call_usd: float | None) -> dict[str
             "the price of a call is unknown for this model: only the training cost is shown"
         )
     else:
-        volume = float(calls_per_month) * float(months)
+        volume = float(calls_per_month) * float(months or 0)
         prompt_path = round(cost_per_call_usd * volume, 2)
         finetune_path = {
             "low": round(training["low"] + multiplier_low * prompt_path, 2),
@@ -224,6 +228,9 @@ def build_advice(
     message: str,
     window: list[dict[str, Any]] | None = None,
     plateau_p_value: float | None = None,
+    plateau_margin: float | None = None,
+    plateau_upper_bound: float | None = None,
+    cases_needed: int | None = None,
     noise: bool = False,
     failing_patterns: list[dict[str, Any]] | None = None,
     suite: Suite | None = None,
@@ -233,7 +240,11 @@ def build_advice(
     """The ``advice`` object of the JSON report (docs/ARCHITECTURE.md).
 
     Readiness, cost and the export command are filled only for ``consider-fine-tuning``:
-    the other kinds advise against spending on fine-tuning for now.
+    the other kinds advise against spending on fine-tuning for now. The plateau evidence:
+    ``plateau_p_value`` (best vs first iteration), ``plateau_margin`` (δ),
+    ``plateau_upper_bound`` (the largest one-sided 95% upper bound of a gain over the first
+    iteration; a plateau needs it below δ) and ``cases_needed`` (when the cases were too few
+    to tell a plateau from a δ gain: about how many would).
     """
     ready = cost = command = None
     if kind == "consider-fine-tuning" and suite is not None:
@@ -246,6 +257,9 @@ def build_advice(
         "message": message,
         "window": window or [],
         "plateau_p_value": plateau_p_value,
+        "plateau_margin": plateau_margin,
+        "plateau_upper_bound": plateau_upper_bound,
+        "cases_needed": cases_needed,
         "noise": noise,
         "failing_patterns": failing_patterns or [],
         "readiness": ready,

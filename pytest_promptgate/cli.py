@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "pytest_promptgate.finetune",  # promptgate export-finetune
     "pytest_promptgate.github",  # promptgate github comment|issues|annotate
     "pytest_promptgate.scaffold",  # promptgate init
+    "pytest_promptgate.importers.promptfoo",  # promptgate import promptfoo
 )
 
 

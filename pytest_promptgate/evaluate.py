@@ -12,10 +12,14 @@ from typing import Any
 
 from pytest_promptgate import gate
 from pytest_promptgate.model import CaseResult, Suite
+from pytest_promptgate.options import (
+    DEFAULT_FINETUNE,
+    DEFAULT_FINETUNE_AFTER,
+    DEFAULT_GATE,
+    DEFAULT_PLATEAU_MARGIN,
+    DEFAULT_THRESHOLD,
+)
 from pytest_promptgate.report.json_report import build_report, case_entry
-
-DEFAULT_THRESHOLD = 0.8
-DEFAULT_FINETUNE_AFTER = 3
 
 
 @dataclass(frozen=True)
@@ -26,14 +30,23 @@ class GateSettings:
     threshold_default: float = DEFAULT_THRESHOLD
     finetune_after_override: int | None = None
     finetune_after_default: int = DEFAULT_FINETUNE_AFTER
-    gate: str = "point"
-    finetune: str = "fail"
+    plateau_margin_override: float | None = None
+    plateau_margin_default: float = DEFAULT_PLATEAU_MARGIN
+    gate: str = DEFAULT_GATE
+    finetune: str = DEFAULT_FINETUNE
     strict: bool = False
 
     def threshold_for(self, suite: Suite) -> float:
         if self.threshold_override is not None:
             return self.threshold_override
         return suite.threshold if suite.threshold is not None else self.threshold_default
+
+    def plateau_margin_for(self, suite: Suite) -> float:
+        if self.plateau_margin_override is not None:
+            return self.plateau_margin_override
+        if suite.plateau_margin is not None:
+            return suite.plateau_margin
+        return self.plateau_margin_default
 
     def finetune_after_for(self, suite: Suite) -> int:
         if self.finetune_after_override is not None:
@@ -97,6 +110,7 @@ def evaluate_suite(
         finetune_after=settings.finetune_after_for(suite),
         history=[r for r in history if r.get("prompt") == suite.prompt],
         finetune_mode=settings.finetune,
+        plateau_margin=settings.plateau_margin_for(suite),
     )
     return entry, version_runs
 

@@ -3,7 +3,13 @@
 One line per labelled case: ``{"messages": [...the current version's rendered turns...,
 {"role": "assistant", "content": target}]}``. The target is the case's ``ideal``, else its
 ``equals`` value, else its single ``one-of`` value (see ``advisor.target_output``); cases
-without one are skipped and counted. Every line is validated before anything is written,
+without one are skipped and counted.
+
+When the target is a tool call (``ideal: {tool_call: {name, arguments}}``), the last turn is
+``{"role": "assistant", "tool_calls": [{"id", "type": "function", "function": {"name",
+"arguments": "<JSON text>"}}]}`` and the line carries the version's ``tools`` (OpenAI's chat
+fine-tuning format for function calling). Multi-turn prompts keep their ``assistant``
+tool-call and ``tool`` turns, and image parts, as rendered. Every line is validated before anything is written,
 and files are replaced atomically, so a failed export never leaves half a dataset.
 
 The optional hold-out split (the seed: "test on a hold-out set") is deterministic for a
@@ -25,7 +31,8 @@ from pytest_promptgate.advisor import MINIMUM_EXAMPLES, target_output
 from pytest_promptgate.atomic import write_atomic
 from pytest_promptgate.model import Case, Location, PromptgateError, Suite, UsageError
 
-ROLES = ("system", "user", "assistant")
+ROLES = ("system", "user", "assistant", "tool")
+MESSAGE_KEYS = frozenset({"role", "content", "tool_calls", "tool_call_id"})
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,27 @@ class ExportSummary:
     skipped_unlabelled: int
     holdout_written: int
     paths: tuple[Path, ...]
+
+
+def assistant_target(case: Case) -> dict[str, Any] | None:
+    """The assistant turn a case wants (text or tool calls), or None when it has no target."""
+    if case.ideal_tool_calls:
+        return {
+            "role": "assistant",
+            "tool_calls": [
+                {
+                    "id": f"call_{index}",
+                    "type": "function",
+                    "function": {
+                        "name": str(call["name"]),
+                        "arguments": json.dumps(call.get("arguments", {}), ensure_ascii=False),
+                    },
+                }
+                for index, call in enumerate(case.ideal_tool_calls, start=1)
+            ],
+        }
+    target = target_output(case)
+    return None if target is None else {"role": "assistant", "content": target}
 
 
 def _render_messages(suite: Suite, case: Case) -> Sequence[Mapping[str, Any]]:
@@ -67,13 +95,12 @@ def validate_example(example: Mapping[str, Any], where: Location | None) -> str:
     messages = example.get("messages")
     if not isinstance(messages, list) or len(messages) < 2:
         raise bad("it needs at least one prompt turn and the assistant target")
+    if set(example) - {"messages", "tools"}:
+        raise bad(f"unexpected keys {sorted(set(example) - {'messages', 'tools'})}")
     for message in messages:
-        if not isinstance(message, dict) or set(message) != {"role", "content"}:
-            raise bad(f"a turn must have exactly `role` and `content`: {message!r}")
-        if message["role"] not in ROLES:
-            raise bad(f"unsupported role {message['role']!r}")
-        if not isinstance(message["content"], str) or not message["content"].strip():
-            raise bad(f"the {message['role']} turn is empty")
+        problem = _turn_problem(message)
+        if problem:
+            raise bad(problem)
     if messages[-1]["role"] != "assistant":
         raise bad("the last turn must be the assistant target")
     if not any(m["role"] == "user" for m in messages):
@@ -82,6 +109,43 @@ def validate_example(example: Mapping[str, Any], where: Location | None) -> str:
     if "\n" in line or json.loads(line) != example:
         raise bad("it does not survive a JSON round trip")
     return line
+
+
+def _turn_problem(message: Any) -> str | None:
+    """What is wrong with one chat turn for fine-tuning, or None."""
+    if not isinstance(message, dict) or "role" not in message or set(message) - MESSAGE_KEYS:
+        return (
+            f"a turn has `role`, `content` and, for tools, `tool_calls`/`tool_call_id`: {message!r}"
+        )
+    role = message["role"]
+    if role not in ROLES:
+        return f"unsupported role {role!r}"
+    content = message.get("content")
+    calls = message.get("tool_calls")
+    if calls is not None:
+        if role != "assistant" or not isinstance(calls, list) or not calls:
+            return "only an assistant turn carries `tool_calls`, a non-empty list"
+        for call in calls:
+            function = call.get("function") if isinstance(call, dict) else None
+            if (
+                not isinstance(function, dict)
+                or not function.get("name")
+                or not isinstance(function.get("arguments"), str)
+            ):
+                return f"a tool call needs a function name and JSON-text arguments: {call!r}"
+        if content is None or (isinstance(content, str) and not content.strip()):
+            return None  # a calls-only turn
+    if ("tool_call_id" in message) != (role == "tool"):
+        return "a `tool` turn, and only it, has `tool_call_id`"
+    if isinstance(content, list):  # content parts: text and images
+        if role != "user" or not content:
+            return f"only a user turn may carry content parts, found them in a {role} turn"
+        if not all(isinstance(p, dict) and p.get("type") in ("text", "image_url") for p in content):
+            return "content parts are `text` or `image_url`"
+        return None
+    if not isinstance(content, str) or not content.strip():
+        return f"the {role} turn is empty"
+    return None
 
 
 def _holdout_count(total: int, holdout: float) -> int:
@@ -98,16 +162,19 @@ def export_finetune(suite: Suite, out: Path, holdout: float = 0.0, seed: int = 0
     out = Path(out)
     lines: list[tuple[str, str]] = []  # (case id, JSON line)
     skipped = 0
+    tools = suite.params_for(suite.current).get("tools")
     for case in suite.cases:
-        target = target_output(case)
+        target = assistant_target(case)
         if target is None:
             skipped += 1
             continue
         rendered = [
-            {"role": str(m["role"]), "content": str(m["content"])}
+            {key: value for key, value in m.items() if key in MESSAGE_KEYS}
             for m in _render_messages(suite, case)
         ]
-        example = {"messages": rendered + [{"role": "assistant", "content": target}]}
+        example: dict[str, Any] = {"messages": rendered + [target]}
+        if tools and ("tool_calls" in target or any("tool_calls" in m for m in rendered)):
+            example["tools"] = list(tools)
         lines.append((case.id, validate_example(example, case.location)))
 
     held_ids: set[str] = set()

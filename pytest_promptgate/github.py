@@ -34,7 +34,6 @@ from pytest_promptgate.model import (
     RETHINK,
     PromptgateError,
 )
-from pytest_promptgate.report.escape import md_text, strip_control, workflow_data, workflow_property
 from pytest_promptgate.report.markdown import (
     GITHUB_COMMENT_LIMIT,
     REPORT_MARKER,
@@ -44,6 +43,7 @@ from pytest_promptgate.report.markdown import (
     render_markdown,
     version_table,
 )
+from pytest_promptgate.textsafe import md_text, strip_control, workflow_data, workflow_property
 
 DEFAULT_API_URL = "https://api.github.com"
 BOT_LOGIN = "github-actions[bot]"
@@ -142,7 +142,7 @@ class GitHubClient:
 
     def paginate(self, path: str, params: dict[str, Any] | None = None) -> Iterator[dict]:
         url: str | None = path
-        query = dict(params or {}, per_page=100)
+        query: dict[str, Any] | None = dict(params or {}, per_page=100)
         while url:
             items, headers = self.request("GET", url, params=query)
             query = None  # the next link carries the query string itself
@@ -319,12 +319,12 @@ def _degrade_comment(context: Context, body: str, reason: str, summary_written: 
 # ----------------------------------------------------------------------------- issues
 
 
-def _marker_key(prompt: str) -> str:
+def _marker_key(prompt: object) -> str:
     # Encoded so a prompt name cannot end the HTML comment ("-->") or collide by whitespace.
     return urllib.parse.quote(str(prompt), safe="-_.~/:@")
 
 
-def finetune_marker(prompt: str) -> str:
+def finetune_marker(prompt: object) -> str:
     return f"<!-- pytest-promptgate:finetune:{_marker_key(prompt)} -->"
 
 
@@ -521,7 +521,9 @@ def run_issues(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------- annotate / outputs
 
 
-def annotations(report: dict, path_prefix: str = "", limit: int = MAX_ANNOTATIONS) -> list[str]:
+def error_annotations(
+    report: dict, path_prefix: str = "", limit: int = MAX_ANNOTATIONS
+) -> list[str]:
     """``::error`` workflow commands for the first failing cases of failing prompts.
 
     Message and properties are escaped the way the runner unescapes them, so model text can
@@ -571,7 +573,7 @@ def annotations(report: dict, path_prefix: str = "", limit: int = MAX_ANNOTATION
 def run_annotate(args: argparse.Namespace) -> int:
     report = _load_report(args.report)
     token = os.environ.get("GITHUB_TOKEN", "").strip()
-    for line in annotations(report, args.path_prefix or ""):
+    for line in error_annotations(report, args.path_prefix or ""):
         print(_redact(line, token))
     return 0
 

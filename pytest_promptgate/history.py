@@ -167,8 +167,15 @@ def make_record(
     cost_usd: float | None,
     git_commit: str | None,
     timestamp: str | None = None,
+    error_cases: Sequence[str] = (),
+    effective_n: float | None = None,
 ) -> dict[str, Any]:
-    """One history record. ``case_ids`` is kept so later runs can compare case sets."""
+    """One history record. ``case_ids`` is kept so later runs can compare case sets.
+
+    ``error_cases`` (ids among ``case_ids``) keeps later runs from pairing a case that errored
+    here as if it had passed; ``effective_n`` is the sample size behind the interval (repeated
+    samples of one case are not independent), ``n`` when absent.
+    """
     return {
         "schema": HISTORY_SCHEMA,
         "prompt": prompt,
@@ -181,6 +188,8 @@ def make_record(
         "passed": passed,
         "failed": failed,
         "errors": errors,
+        "error_cases": sorted(error_cases),
+        "effective_n": float(n) if effective_n is None else round(float(effective_n), 6),
         "rate": rate,
         "ci_low": ci_low,
         "ci_high": ci_high,

@@ -12,7 +12,8 @@ hookspec = pluggy.HookspecMarker("pytest")
 def pytest_promptgate_add_expectations(register):
     """Add expectation types that suites can use under ``expect:``.
 
-    Called once in ``pytest_configure``. ``register(name, check, validate=None)`` adds a type:
+    Called once in ``pytest_configure``. ``register(name, check, validate=None, *,
+    options=None)`` adds a type:
 
     * ``name``: lower-case with dashes (``is-uppercase``). A ``not-`` form is automatic.
       Built-in names cannot be replaced.
@@ -24,6 +25,9 @@ def pytest_promptgate_add_expectations(register):
       ``assertions.CheckOutcome``. An exception becomes a failed check naming it.
     * ``validate(value, suite_dir)``: optional; raise ``ValueError("<what is wrong>; <how to
       fix>")`` and the suite fails to load with that message at the expectation's line.
+    * ``options``: optional ``{key: validator}``, keys a suite may write beside ``value`` in the
+      ``{type: ..., value: ...}`` form; each validator is called like ``validate`` and the
+      check reads the values as ``ctx.options``.
 
     Example (``conftest.py``)::
 

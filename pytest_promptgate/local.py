@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import importlib.util
 import os
 import threading
@@ -260,6 +261,9 @@ class _ChatModel:
                 self._cached_prefix = prefix
         kwargs = _sampling_kwargs(params)
         kwargs["stop"] = _as_list(kwargs.get("stop")) + self._stop
+        grammar = json_grammar(params.get("response_format"))
+        if grammar is not None:  # structured output: llama.cpp samples only valid JSON
+            kwargs["grammar"] = grammar
         raw = llama.create_completion(prompt=prompt, **kwargs)
         choice = raw["choices"][0]
         usage = raw.get("usage") or {}
@@ -270,6 +274,53 @@ class _ChatModel:
             completion_tokens=int(usage.get("completion_tokens") or 0),
             load_seconds=load_seconds,
         )
+
+
+def response_schema(response_format: Any) -> tuple[bool, Any]:
+    """(JSON wanted, its JSON schema or None) for an OpenAI ``response_format``: ``json_object``
+    (optionally with llama.cpp's ``schema`` key) or ``json_schema`` (``{json_schema: {schema}}``)."""
+    if not isinstance(response_format, Mapping):
+        return False, None
+    kind = response_format.get("type")
+    if kind == "json_object":
+        return True, response_format.get("schema")
+    if kind == "json_schema":
+        spec = response_format.get("json_schema")
+        schema = spec.get("schema") if isinstance(spec, Mapping) else None
+        return True, schema if schema is not None else response_format.get("schema")
+    return False, None
+
+
+def json_grammar(response_format: Any) -> Any:
+    """The llama.cpp grammar that forces ``response_format``'s JSON (None: free text).
+
+    The same grammars llama-cpp-python's ``create_chat_completion(response_format=...)`` builds:
+    a schema becomes a GBNF grammar (``LlamaGrammar.from_json_schema``), a plain
+    ``json_object`` the generic JSON grammar.
+    """
+    import json
+
+    wanted, schema = response_schema(response_format)
+    if not wanted:
+        return None
+    text = json.dumps(schema, sort_keys=True) if isinstance(schema, Mapping) else ""
+    return _grammar(text)
+
+
+@functools.lru_cache(maxsize=32)
+def _grammar(schema_text: str) -> Any:
+    try:
+        from llama_cpp import llama_grammar
+    except ImportError:
+        raise missing_extra_error(f"{PROVIDER}/structured-output") from None
+    try:
+        if schema_text:
+            return llama_grammar.LlamaGrammar.from_json_schema(schema_text, verbose=False)
+        return llama_grammar.LlamaGrammar.from_string(llama_grammar.JSON_GBNF, verbose=False)
+    except Exception as error:  # an unsupported schema construct: say which schema failed
+        raise PromptgateError(
+            f"llama.cpp cannot turn this response_format schema into a grammar: {error}"
+        ) from None
 
 
 def _as_list(stop: Any) -> list[str]:
@@ -338,8 +389,11 @@ def register_local_provider() -> None:
     """
     global _handler
     with _register_lock:
-        import litellm
+        # Through the client's importer: a bare `import litellm` here (the first import in a
+        # run on the local model) fetched the price map from the internet (~7-20 s offline).
+        from pytest_promptgate.client import import_litellm
 
+        litellm = import_litellm()
         if _handler is None:
             _handler = _make_handler(litellm)
         if any(entry.get("custom_handler") is _handler for entry in litellm.custom_provider_map):

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pytest_promptgate.evaluate import EvaluatedCase, GateSettings, evaluate
+from pytest_promptgate.evaluate import EvaluatedCase, evaluate
 from pytest_promptgate.model import (
     ERROR,
     PASSED,
@@ -22,7 +22,9 @@ from pytest_promptgate.model import (
     Location,
     PromptgateError,
     SampleResult,
+    call_extras_from_dict,
 )
+from pytest_promptgate.options import DEFAULT_FINETUNE, DEFAULT_GATE, Options
 
 
 def case_from_entry(entry: Mapping[str, Any]) -> CaseResult:
@@ -30,18 +32,19 @@ def case_from_entry(entry: Mapping[str, Any]) -> CaseResult:
     samples_n = max(int(entry.get("samples") or 1), 1)
     tokens = entry.get("tokens") or {}
     cost = entry.get("cost_usd")
-    call_kwargs = {
+    call_kwargs: dict[str, Any] = {
         "prompt_tokens": (tokens.get("prompt") or 0) // samples_n,
         "completion_tokens": (tokens.get("completion") or 0) // samples_n,
         "cost_usd": None if cost is None else cost / samples_n,
         "latency_ms": entry.get("latency_ms") or 0.0,
         "cached": bool(entry.get("cached")),
+        **call_extras_from_dict(entry),  # tool calls, finish reason, structured (issue 13)
     }
     if entry["status"] == ERROR:
         call = CallResult(
             output=None, error=entry.get("error") or "error", error_kind=entry.get("error_kind")
         )
-        samples = (SampleResult(0, call),)
+        samples: tuple[SampleResult, ...] = (SampleResult(0, call),)
     else:
         rate = entry.get("rate")
         passing = samples_n if entry["status"] == PASSED else round((rate or 0.0) * samples_n)
@@ -73,7 +76,7 @@ def case_from_entry(entry: Mapping[str, Any]) -> CaseResult:
 
 
 def merge_reports(reports: Sequence[Mapping[str, Any]], rootdir: Path) -> dict[str, Any]:
-    from pytest_promptgate.spec import load_suite
+    from pytest_promptgate.api import gate_settings, load_suite
 
     if not reports:
         raise PromptgateError("no report to merge", hint="pass the JSON reports of every shard")
@@ -108,11 +111,13 @@ def merge_reports(reports: Sequence[Mapping[str, Any]], rootdir: Path) -> dict[s
     threshold_cli = (
         first_settings.get("threshold") if first_settings.get("threshold_source") == "cli" else None
     )
-    settings = GateSettings(
-        threshold_override=threshold_cli,
-        gate=first_settings.get("gate", "point"),
-        finetune=first_settings.get("finetune", "fail"),
-        strict=bool(first_settings.get("strict")),
+    settings = gate_settings(
+        Options(
+            threshold=threshold_cli,
+            gate=first_settings.get("gate", DEFAULT_GATE),
+            finetune=first_settings.get("finetune", DEFAULT_FINETUNE),
+            strict=bool(first_settings.get("strict")),
+        )
     )
     evaluation = evaluate(
         list(seen.values()),

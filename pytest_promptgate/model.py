@@ -91,6 +91,10 @@ class Expectation:
     value: Any  # the YAML value after the type key (str, number, list, mapping)
     negate: bool = False
     location: Location | None = None
+    # Keys written beside `value` in the `{type:, value:}` form that the type declared as its
+    # options (``assertions.register(..., options=...)``), e.g. {"threshold": 0.8}. Left out of
+    # the hash so an expectation hashes as before (a mapping is not hashable).
+    options: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
     @property
     def name(self) -> str:
@@ -99,8 +103,24 @@ class Expectation:
 
 @dataclass(frozen=True)
 class MessageTemplate:
-    role: str  # system | user | assistant
-    content: str  # Jinja2 source
+    role: str  # system | user | assistant | tool
+    content: str  # Jinja2 source ("" for an assistant turn that only calls tools)
+    # Multi-turn and images (issue 13), all optional and sent as given:
+    tool_call_id: str | None = None  # a `tool` turn: the id of the call it answers
+    # an `assistant` turn's calls, in OpenAI form: {id, type: function, function: {name, arguments}}
+    tool_calls: tuple[Mapping[str, Any], ...] = field(default=(), hash=False)
+    image: str | None = None  # a `user` turn's image: URL, data: URL or file (Jinja2 source)
+
+    def extras(self) -> dict[str, Any]:
+        """The optional parts that are set (for content hashes: absent when none is)."""
+        extras: dict[str, Any] = {}
+        if self.tool_call_id is not None:
+            extras["tool_call_id"] = self.tool_call_id
+        if self.tool_calls:
+            extras["tool_calls"] = [dict(c) for c in self.tool_calls]
+        if self.image is not None:
+            extras["image"] = self.image
+        return extras
 
 
 @dataclass(frozen=True)
@@ -114,6 +134,9 @@ class Version:
     template_path: str | None = None  # for kind template, relative to the suite file
     source_hash: str = ""  # sha256 of the prompt source (messages / template text / python ref)
     location: Location | None = None
+    # A version may run on its own model and params (issue 13): None / {} inherit the suite's.
+    model: str | None = None
+    params: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
@@ -124,7 +147,13 @@ class Case:
     tags: tuple[str, ...] = ()
     repeat: int = 1  # samples per case (suite default applied)
     ideal: str | None = None  # explicit target output (fine-tuning label)
+    # A target that is a tool call (`ideal: {tool_call: {name, arguments}}`, issue 13): each
+    # {"name": str, "arguments": JSON value}. Set instead of ``ideal``.
+    ideal_tool_calls: tuple[Mapping[str, Any], ...] = field(default=(), hash=False)
     location: Location | None = None
+    # promptfoo's test `threshold`: a sample passes when the weighted score of its checks
+    # reaches it (``weighted_score``); None: every check must pass.
+    threshold: float | None = None
 
 
 @dataclass(frozen=True)
@@ -138,6 +167,7 @@ class Suite:
     params: Mapping[str, Any] = field(default_factory=dict)
     threshold: float | None = None  # None: the run's default threshold
     finetune_after: int | None = None  # None: the run's default (3)
+    plateau_margin: float | None = None  # None: the run's default (0.15), see gate.py
     rpm: float | None = None  # requests per minute for this suite's model
     usage: Mapping[str, Any] = field(default_factory=dict)  # {calls_per_month, months}
     finetune: Mapping[str, Any] = field(default_factory=dict)  # cost assumption overrides
@@ -152,6 +182,15 @@ class Suite:
     def current(self) -> Version:
         return self.versions[-1]
 
+    def model_for(self, version: Version) -> str | None:
+        """The model a version asks for: its own, else the suite's (the command line's
+        ``--promptgate-model`` still overrides both, see ``api.resolve_model``)."""
+        return version.model or self.model
+
+    def params_for(self, version: Version) -> dict[str, Any]:
+        """The params a version runs with: the suite's, with the version's keys replacing them."""
+        return {**self.params, **version.params}
+
 
 @dataclass(frozen=True)
 class CallRequest:
@@ -160,6 +199,87 @@ class CallRequest:
     params: Mapping[str, Any] = field(default_factory=dict)
     sample: int = 0  # sample index when a case is repeated
     label: str = ""  # who asked (node id), for messages only; not part of any cache key
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One function call the model asked for.
+
+    ``arguments`` is the parsed JSON of ``raw_arguments`` (usually a mapping), or None when the
+    model's argument text is not JSON; ``raw_arguments`` is always the text as the model sent it.
+    """
+
+    id: str
+    name: str
+    arguments: Any = None
+    raw_arguments: str = ""
+
+
+def parse_tool_arguments(raw: str) -> Any:
+    """The JSON value of a tool call's argument text, or None when it does not parse."""
+    import json
+
+    try:
+        return json.loads(raw, parse_constant=_reject_constant)
+    except ValueError:
+        return None
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # NaN / Infinity
+
+
+def tool_call_to_dict(call: ToolCall) -> dict[str, Any]:
+    return {
+        "id": call.id,
+        "name": call.name,
+        "arguments": call.arguments,
+        "raw_arguments": call.raw_arguments,
+    }
+
+
+def tool_calls_from_data(data: Any) -> tuple[ToolCall, ...]:
+    """ToolCalls from their dict form (``tool_call_to_dict``); absent or malformed: ()."""
+    if not isinstance(data, (list, tuple)):
+        return ()
+    calls = []
+    for item in data:
+        if not isinstance(item, Mapping):
+            continue
+        raw = item.get("raw_arguments")
+        raw = raw if isinstance(raw, str) else ""
+        calls.append(
+            ToolCall(
+                id=str(item.get("id") or ""),
+                name=str(item.get("name") or ""),
+                arguments=item.get("arguments", parse_tool_arguments(raw)),
+                raw_arguments=raw,
+            )
+        )
+    return tuple(calls)
+
+
+def call_extras_to_dict(call: CallResult) -> dict[str, Any]:
+    """The optional parts of a reply (tool calls, finish reason, structured output) as JSON;
+    empty parts are left out, so plain-text results serialise exactly as before issue 13."""
+    extras: dict[str, Any] = {}
+    if call.tool_calls:
+        extras["tool_calls"] = [tool_call_to_dict(t) for t in call.tool_calls]
+    if call.finish_reason is not None:
+        extras["finish_reason"] = call.finish_reason
+    if call.structured is not None:
+        extras["structured"] = call.structured
+    return extras
+
+
+def call_extras_from_dict(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Keyword arguments for CallResult from ``call_extras_to_dict``'s form (missing: defaults)."""
+    reason = data.get("finish_reason")
+    return {
+        "tool_calls": tool_calls_from_data(data.get("tool_calls")),
+        "finish_reason": reason if isinstance(reason, str) else None,
+        "structured": data.get("structured"),
+    }
 
 
 @dataclass(frozen=True)
@@ -177,6 +297,12 @@ class CallResult:
     )
     attempts: int = 1
     cached: bool = False
+    # What the model returned besides text (issue 13). A reply with tool calls and no text is a
+    # valid answer: ``output`` is then "".
+    tool_calls: tuple[ToolCall, ...] = ()
+    finish_reason: str | None = None  # stop | length | tool_calls | content_filter | ...
+    # The parsed structured output when ``response_format`` asked for JSON and the text parses.
+    structured: Any = None
 
     @property
     def ok(self) -> bool:
@@ -190,6 +316,30 @@ class ExpectationResult:
     reason: str = ""
     score: float | None = None
     location: Location | None = None
+    weight: float = 1.0  # promptfoo's `weight`: its share of the case's weighted score
+    metric: str | None = None  # promptfoo's `metric`: the named metric the reports aggregate
+
+
+def weighted_score(checks: tuple[ExpectationResult, ...]) -> float:
+    """promptfoo's aggregate score: the weighted mean of the checks' scores (a check's score in
+    [0, 1] when it gave one, else 1 passed / 0 failed); 0 when the weights sum to 0."""
+    total = sum(c.weight for c in checks)
+    if total <= 0:
+        return 0.0
+    return sum(c.weight * _check_score(c) for c in checks) / total
+
+
+def _check_score(check: ExpectationResult) -> float:
+    if check.score is not None and 0.0 <= check.score <= 1.0:
+        return check.score
+    return 1.0 if check.passed else 0.0
+
+
+def checks_pass(checks: tuple[ExpectationResult, ...], threshold: float | None) -> bool:
+    """Every check passes or, with promptfoo's test ``threshold``, the weighted score reaches it."""
+    if threshold is None:
+        return all(c.passed for c in checks)
+    return weighted_score(checks) >= threshold
 
 
 @dataclass(frozen=True)
@@ -197,12 +347,13 @@ class SampleResult:
     sample: int
     call: CallResult
     checks: tuple[ExpectationResult, ...] = ()
+    threshold: float | None = None  # the case's `threshold` (see ``checks_pass``)
 
     @cached_property
     def status(self) -> str:
         if not self.call.ok:
             return ERROR
-        return PASSED if all(c.passed for c in self.checks) else FAILED
+        return PASSED if checks_pass(self.checks, self.threshold) else FAILED
 
 
 @dataclass(frozen=True)
@@ -270,6 +421,7 @@ def case_result_to_dict(result: CaseResult) -> dict[str, Any]:
                     "error_kind": s.call.error_kind,
                     "attempts": s.call.attempts,
                     "cached": s.call.cached,
+                    **call_extras_to_dict(s.call),
                 },
                 "checks": [
                     {
@@ -278,9 +430,12 @@ def case_result_to_dict(result: CaseResult) -> dict[str, Any]:
                         "reason": c.reason,
                         "score": c.score,
                         "location": _location_to_dict(c.location),
+                        **({"weight": c.weight} if c.weight != 1.0 else {}),
+                        **({"metric": c.metric} if c.metric is not None else {}),
                     }
                     for c in s.checks
                 ],
+                **({"threshold": s.threshold} if s.threshold is not None else {}),
             }
             for s in result.samples
         ],
@@ -299,7 +454,7 @@ def case_result_from_dict(data: Mapping[str, Any]) -> CaseResult:
         samples=tuple(
             SampleResult(
                 sample=s["sample"],
-                call=CallResult(**s["call"]),
+                call=_call_from_dict(s["call"]),
                 checks=tuple(
                     ExpectationResult(
                         expectation=c["expectation"],
@@ -307,10 +462,21 @@ def case_result_from_dict(data: Mapping[str, Any]) -> CaseResult:
                         reason=c["reason"],
                         score=c["score"],
                         location=_location_from_dict(c.get("location")),
+                        weight=c.get("weight", 1.0),
+                        metric=c.get("metric"),
                     )
                     for c in s["checks"]
                 ),
+                threshold=s.get("threshold"),
             )
             for s in data["samples"]
         ),
     )
+
+
+_CALL_EXTRAS = ("tool_calls", "finish_reason", "structured")
+
+
+def _call_from_dict(data: Mapping[str, Any]) -> CallResult:
+    plain = {k: v for k, v in data.items() if k not in _CALL_EXTRAS}
+    return CallResult(**plain, **call_extras_from_dict(data))

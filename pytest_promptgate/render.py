@@ -24,7 +24,16 @@ from typing import Any
 
 from pytest_promptgate.model import Case, Location, Suite, SuiteError, Version
 
-ROLES = ("system", "user", "assistant")
+ROLES = ("system", "user", "assistant", "tool")
+# An image file bigger than this is refused: it would be sent (base64) with every call.
+MAX_IMAGE_BYTES = 20 * 1024 * 1024
+_IMAGE_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+}
 
 # Keys whose values are credentials (docs/ARCHITECTURE.md, "Secrets").
 _SECRET_KEYS = {"api_key", "extra_headers", "headers"}
@@ -83,7 +92,10 @@ def prompt_source(version: Version) -> dict[str, Any]:
     """What the prompt *is*, independent of its label or where its template file lives."""
     return {
         "kind": version.kind,
-        "messages": [[m.role, m.content] for m in version.messages],
+        # Multi-turn/image extras only when set, so older prompts keep their hashes.
+        "messages": [
+            [m.role, m.content] + ([m.extras()] if m.extras() else []) for m in version.messages
+        ],
         "python": version.python,
     }
 
@@ -263,7 +275,7 @@ def _builder_messages(result: Any) -> tuple[dict[str, str], ...] | None:
 
 def render_messages(
     suite: Suite, version: Version, vars: Mapping[str, Any], case: Case | None = None
-) -> tuple[dict[str, str], ...]:
+) -> tuple[dict[str, Any], ...]:
     """The chat messages of ``version`` for one case's ``vars``.
 
     With ``case`` given, errors point at the case (its file:line) and name it; otherwise they
@@ -295,6 +307,7 @@ def render_messages(
     for template in version.messages:
         try:
             content = _render_template(template.content, vars)
+            image = _render_template(template.image, vars) if template.image else None
         except Exception as exc:  # Jinja raises many types; each becomes one readable message
             hint = None
             if "is not defined" in _describe_template_failure(exc):
@@ -302,5 +315,52 @@ def render_messages(
             raise SuiteError(
                 f"{subject}: {_describe_template_failure(exc)}", location, hint
             ) from None
-        rendered.append({"role": template.role, "content": content})
+        message: dict[str, Any] = {"role": template.role, "content": content}
+        if image is not None:
+            url = image_url(image.strip(), suite.file.parent, subject, location)
+            message["content"] = [
+                *([{"type": "text", "text": content}] if content else []),
+                {"type": "image_url", "image_url": {"url": url}},
+            ]
+        if template.tool_calls:
+            message["tool_calls"] = [dict(call) for call in template.tool_calls]
+            if not content:
+                message["content"] = None  # what the API sends for a calls-only turn
+        if template.tool_call_id is not None:
+            message["tool_call_id"] = template.tool_call_id
+        rendered.append(message)
     return tuple(rendered)
+
+
+def image_url(image: str, suite_dir: Path, subject: str, location: Location | None) -> str:
+    """An image reference as the URL an OpenAI content part carries: http(s) and data: URLs as
+    given, a file (relative to the suite's directory) as a base64 data: URL."""
+    if image.startswith(("http://", "https://", "data:")):
+        return image
+    path = (suite_dir / image).resolve()
+    media = _IMAGE_TYPES.get(path.suffix.lower())
+    hint = "give an http(s):// URL, a data: URL, or a .png/.jpg/.gif/.webp file next to the suite"
+    if media is None:
+        raise SuiteError(f"{subject}: image `{image}` is not a known image type", location, hint)
+    return _data_url(str(path), media, subject, image, location)
+
+
+@functools.lru_cache(maxsize=64)
+def _data_url(path: str, media: str, subject: str, shown: str, location: Location | None) -> str:
+    import base64
+
+    hint = "the path is relative to the suite's directory"
+    try:
+        size = Path(path).stat().st_size
+        if size > MAX_IMAGE_BYTES:
+            raise SuiteError(
+                f"{subject}: image `{shown}` is {size:,} bytes, over {MAX_IMAGE_BYTES:,}",
+                location,
+                "resize it: it is sent with every call",
+            )
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise SuiteError(
+            f"{subject}: cannot read image `{shown}`: {exc.strerror or exc}", location, hint
+        ) from None
+    return f"data:{media};base64,{base64.b64encode(data).decode('ascii')}"

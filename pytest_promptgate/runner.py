@@ -6,19 +6,17 @@ concurrency, rpm, 429 pauses) → cache put → expectations. A case's CaseResul
 result, and every finished call is already in the cache.
 
 The ModelClient, and so litellm, is created on the first cache miss only: a fully cached run
-never imports litellm.
+never imports litellm. ``run_jobs`` runs a batch at once; ``stepped.SteppedRun`` advances one
+from pytest's thread, item by item.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import functools
-import gc
 import inspect
 import os
 import time
-import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +36,12 @@ from pytest_promptgate.model import (
     SampleResult,
     UsageError,
 )
+from pytest_promptgate.options import (
+    DEFAULT_CACHE,
+    DEFAULT_CONCURRENCY,
+    DEFAULT_RETRIES,
+    DEFAULT_TIMEOUT_S,
+)
 from pytest_promptgate.ratelimit import Refused, Throttle
 
 # Completion length assumed by the budget estimate when params set no max_tokens.
@@ -53,7 +57,7 @@ class Job:
     version: str
     case: Case
     model: str
-    messages: tuple[dict, ...]
+    messages: tuple[Mapping[str, str], ...]
     params: Mapping[str, Any]
     repeat: int
     suite_dir: Path
@@ -65,11 +69,11 @@ class Job:
 
 @dataclass(frozen=True)
 class RunSettings:
-    concurrency: int = 8
-    retries: int = 3
-    timeout_s: float = 60.0
+    concurrency: int = DEFAULT_CONCURRENCY
+    retries: int = DEFAULT_RETRIES
+    timeout_s: float = DEFAULT_TIMEOUT_S
     cache_dir: Path | None = None  # None: no cache
-    cache_mode: str = "readwrite"
+    cache_mode: str = DEFAULT_CACHE
     replay: bool = False
     max_cost_usd: float | None = None
     judge_model: str | None = None
@@ -109,106 +113,6 @@ def run_jobs(
     batch = _Batch(list(jobs), settings, on_result, progress)
     batch.refuse_over_budget()
     return asyncio.run(batch.run())
-
-
-class SteppedRun:
-    """``run_jobs`` driven in steps from pytest's own thread, so that pytest reports each item
-    as soon as its result is in (live progress, ``-x`` stops the calls, the reporting overlaps
-    the calls' network time): ``run_until(ready)`` lets the calls progress until ``ready()``.
-
-    No thread: a second thread compiling code (pydantic and litellm build classes at run time)
-    while pytest parses source for a traceback trips CPython 3.11's "AST constructor recursion
-    depth mismatch". Between steps the loop stands still and the calls in flight wait in their
-    sockets; nothing runs inside a running loop, so the user's own tests may use asyncio.run.
-
-    The budget check runs in the constructor (a refusal raises before any call). ``finish()``
-    ends the run (``cancel=True``: stop the calls still running); every result delivered
-    before stays delivered, and cached."""
-
-    def __init__(
-        self, jobs: list[Job], settings: RunSettings, on_result: ResultCallback | None = None
-    ):
-        self._batch = _Batch(list(jobs), settings, on_result, None)
-        self._batch.refuse_over_budget()
-        self.outcome: RunOutcome | None = None
-        self.error: BaseException | None = None
-        self._loop = asyncio.new_event_loop()
-        self._task = self._loop.create_task(self._batch.run())
-        self._ready: Callable[[], bool] | None = None
-        self._waiter: asyncio.Future[None] | None = None
-        self._closed = False
-
-    def run_until(self, ready: Callable[[], bool]) -> None:
-        """Let the calls progress until ``ready()`` holds or the run has ended."""
-        if self._closed or ready() or self._task.done():
-            return
-        self._ready, self._waiter = ready, self._loop.create_future()
-        try:
-            self._loop.run_until_complete(
-                asyncio.wait([self._waiter, self._task], return_when=asyncio.FIRST_COMPLETED)
-            )
-        finally:
-            self._ready = self._waiter = None
-            self._collect()
-
-    def wake(self) -> None:
-        """Called (in the loop) when a result arrives: end the current step once it is ready."""
-        if (
-            self._waiter is not None
-            and not self._waiter.done()
-            and self._ready is not None
-            and self._ready()
-        ):
-            self._waiter.set_result(None)
-
-    def finish(self, cancel: bool = False) -> None:
-        if self._closed:
-            return
-        with warnings.catch_warnings():
-            # litellm leaves an inner coroutine of a cancelled call unawaited: its warning
-            # would only be noise in the user's summary.
-            warnings.filterwarnings(
-                "ignore", message="coroutine .* was never awaited", category=RuntimeWarning
-            )
-            try:
-                if not self._task.done():
-                    if cancel:
-                        self._task.cancel()
-                    try:
-                        self._loop.run_until_complete(self._task)
-                    except BaseException:
-                        pass
-                self._collect()
-            finally:
-                self._closed = True
-                _close_loop(self._loop)
-                if cancel:
-                    gc.collect()  # while the filter holds: the abandoned coroutines go now
-
-    def _collect(self) -> None:
-        if self._task.done() and self.outcome is None and self.error is None:
-            if self._task.cancelled():
-                self.error = asyncio.CancelledError()
-            elif self._task.exception() is not None:
-                self.error = self._task.exception()
-            else:
-                self.outcome = self._task.result()
-
-
-def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
-    """What asyncio.run does on the way out: no task is left to die with the loop."""
-    try:
-        leftover = asyncio.all_tasks(loop)
-        for task in leftover:
-            task.cancel()
-        if leftover:
-            loop.run_until_complete(asyncio.gather(*leftover, return_exceptions=True))
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.run_until_complete(loop.shutdown_default_executor())
-    except BaseException:
-        pass
-    finally:
-        loop.close()
 
 
 def estimate_cost(jobs: list[Job], cache: ResponseCache | None) -> tuple[float, int, list[str]]:
@@ -526,15 +430,14 @@ class _Batch:
         if not call.ok or not job.case.expect:
             return SampleResult(sample=sample, call=call)
         try:
-            results, pending = assertions.start_checks(
-                job.case.expect, self._context(job, call, sample)
-            )
+            results, pending = assertions.start_checks(job.case.expect, self._context(job, call))
         except Exception as exc:  # a bug in an expectation must not lose the case
             return _broken_checks(call, sample, exc)
         if pending:
             assertions.discard_pending(pending)
             return None
-        return SampleResult(sample=sample, call=call, checks=tuple(results))
+        checks = tuple(r for r in results if r is not None)  # none is: nothing is pending
+        return SampleResult(sample=sample, call=call, checks=checks, threshold=job.case.threshold)
 
     def _report_progress(self, force: bool = False) -> None:
         if self.progress is None:
@@ -578,40 +481,33 @@ class _Batch:
             )
         except Exception as exc:  # a bug in an expectation must not lose the case
             return _broken_checks(call, sample, exc)
-        return SampleResult(sample=sample, call=call, checks=tuple(checks))
+        return SampleResult(
+            sample=sample, call=call, checks=tuple(checks), threshold=job.case.threshold
+        )
 
-    def _context(self, job: Job, call: CallResult, sample: int) -> Any:
+    def _context(self, job: Job, call: CallResult) -> Any:
         from pytest_promptgate import assertions
+        from pytest_promptgate.toolcalls import offered_tools
 
-        return _build(
-            assertions.CheckContext,
-            {
-                "output": call.output,
-                "call": call,
-                "case": job.case,
-                "job": job,
-                "vars": job.case.vars,
-                "messages": job.messages,
-                "model": job.model,
-                "params": job.params,
-                "prompt": job.prompt,
-                "version": job.version,
-                "sample": sample,
-                "node_id": job.node_id,
-                "location": job.location,
-                "suite_dir": job.suite_dir,
-                "rootdir": job.rootdir,
-                "judge_model": self.settings.judge_model,
-                "judge": self.call_model,
-                "complete": self.call_model,
-                "call_model": self.call_model,
-            },
+        return assertions.CheckContext(
+            output=call.output,  # type: ignore[arg-type]  # a successful call has an output
+            vars=job.case.vars,
+            call=call,
+            suite_dir=job.suite_dir,
+            judge=self.call_model,
+            judge_model=self.settings.judge_model,
+            rootdir=job.rootdir,
+            model=job.model,
+            messages=job.messages,
+            tools=offered_tools(job.params),
+            params=job.params,
+            cache=self.cache,
         )
 
     async def _check(self, job: Job, call: CallResult, sample: int) -> tuple[Any, ...]:
         from pytest_promptgate import assertions
 
-        checks = assertions.check_all(job.case.expect, self._context(job, call, sample))
+        checks: Any = assertions.check_all(job.case.expect, self._context(job, call))
         if inspect.isawaitable(checks):
             checks = await checks
         return tuple(checks)
@@ -645,7 +541,8 @@ class _Batch:
                 )
                 self.warming = asyncio.ensure_future(warm_up())
             try:
-                await self.warming
+                if self.warming is not None:
+                    await self.warming
             except ImportError:
                 pass  # complete() below reports it as a config error for this call
         if self.first_request is None:
@@ -653,6 +550,7 @@ class _Batch:
         self.calls += 1
         if self.pool is not None:
             return self._account(request, key, await self.pool.complete(request))
+        assert self.client is not None  # made above when no pool serves the calls
         return self._account(request, key, await self.client.complete(request, self.throttle))
 
     def _account(self, request: CallRequest, key: str | None, result: CallResult) -> CallResult:
@@ -676,22 +574,3 @@ def _broken_checks(call: CallResult, sample: int, exc: Exception) -> SampleResul
             error_kind="config",
         ),
     )
-
-
-def _build(factory: Any, values: dict[str, Any]) -> Any:
-    """Call ``factory`` with the subset of ``values`` it accepts (CheckContext's fields are
-    owned by assertions.py; offering more than it takes keeps the two modules decoupled)."""
-    accepted = _accepted_names(factory)
-    if accepted is None:
-        return factory(**values)
-    return factory(**{k: v for k, v in values.items() if k in accepted})
-
-
-@functools.lru_cache(maxsize=8)
-def _accepted_names(factory: Any) -> frozenset[str] | None:
-    """The keyword names ``factory`` takes, None when it takes any (once per factory: reading a
-    signature costs ~0.2 ms, paid per case before)."""
-    parameters = inspect.signature(factory).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
-        return None
-    return frozenset(parameters)

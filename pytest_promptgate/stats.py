@@ -1,7 +1,7 @@
 """Rates, 95% intervals and paired comparisons for prompt versions.
 
-Plain Python on purpose (no scipy): the formulas are short and the numbers are checked
-against published values in tests/test_stats.py.
+Plain Python on purpose (no scipy): the formulas are short, and tests/unit/test_stats.py
+checks them against published values and, to 1e-12, against statsmodels.
 
 Choices that matter for the verdicts:
 
@@ -12,17 +12,24 @@ Choices that matter for the verdicts:
   or fail every time), so the interval uses an *effective* sample size
   ``n_eff = samples / design_effect`` instead of the raw number of samples.
 * Provider errors are not evaluations: they are excluded from ``n`` and from the rate.
+* The plateau test of the gate needs an interval for the *difference* of two rates measured on
+  the same cases: ``paired_difference_interval`` is Newcombe's hybrid score interval for paired
+  proportions (method 10 of Newcombe 1998, Statistics in Medicine 17:2635), built from the two
+  Wilson intervals and the correlation of the paired outcomes. ``independent_difference_interval``
+  is its twin for unpaired rates (method 10 of Newcombe 1998, Statistics in Medicine 17:873).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from statistics import NormalDist
 
 from pytest_promptgate.model import ERROR, FAILED, PASSED, CaseResult
 
-Z95 = 1.959964  # two-sided 95% normal quantile
+Z95 = NormalDist().inv_cdf(0.975)  # two-sided 95% normal quantile, 1.959963984540054
+Z95_ONE_SIDED = NormalDist().inv_cdf(0.95)  # one-sided 95%: the bound of a 90% interval
 
 
 def wilson(successes: float, n: float, z: float = Z95) -> tuple[float, float] | None:
@@ -96,19 +103,140 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     return ordered[below] + (ordered[above] - ordered[below]) * fraction
 
 
+def binomial_half_cdf(k: int, n: int) -> float:
+    """P(X <= k) for X ~ Binomial(n, 1/2), accurate to a few ulps for any n.
+
+    The anchor term C(n, k) / 2**n is an exact integer ratio rounded once (Python divides
+    big integers exactly); the terms below it follow by the ratio C(n, i-1) / C(n, i) =
+    i / (n - i + 1) in floating point, and the sum stops once a term no longer counts.
+    b + c = 10,000 takes well under a millisecond (benchmarks/bench_verdicts.py measures it).
+    """
+    if k < 0:
+        return 0.0
+    if k >= n:
+        return 1.0
+    if 2 * k >= n:  # the upper tail is the short one: P(X <= k) = 1 - P(X <= n - k - 1)
+        return 1.0 - binomial_half_cdf(n - k - 1, n)
+    anchor = math.comb(n, k) / (1 << n)  # int / int is exact, then rounded once: no overflow
+    if anchor == 0.0:
+        return 0.0  # below the smallest float: the tail is too
+    total, term = 1.0, 1.0
+    for i in range(k, 0, -1):
+        term *= i / (n - i + 1)
+        total += term
+        if term < total * 1e-17:
+            break
+    return min(1.0, anchor * total)
+
+
 def mcnemar_exact(b: int, c: int) -> float:
     """Two-sided exact McNemar p-value on the discordant pairs b (fixed) and c (broken).
 
     Under "no change", b ~ Binomial(b + c, 1/2); the p-value is twice the smaller tail,
-    capped at 1. Computed with exact integers, so large counts do not lose precision.
+    capped at 1 (as statsmodels' ``mcnemar(exact=True)``). Fast and finite for any counts.
     """
     if b < 0 or c < 0:
         raise ValueError("discordant counts must be non-negative")
     n = b + c
     if n == 0:
         return 1.0
-    tail = sum(math.comb(n, i) for i in range(min(b, c) + 1))
-    return min(1.0, 2.0 * tail / 2**n)
+    return min(1.0, 2.0 * binomial_half_cdf(min(b, c), n))
+
+
+def paired_difference_interval(
+    both: float, broken: float, fixed: float, neither: float, z: float = Z95
+) -> tuple[float, float] | None:
+    """Interval for ``later rate - earlier rate`` on the same cases; ``None`` without cases.
+
+    The cells count the cases that pass in both versions (``both``), only in the earlier one
+    (``broken``), only in the later one (``fixed``) and in neither. Newcombe's method 10: the
+    Wilson intervals of the two rates, combined with the correlation of the paired outcomes
+    (phi, made conservative by Newcombe's n/2 correction). Counts may be fractional.
+    """
+    n = both + broken + fixed + neither
+    if n <= 0:
+        return None
+    earlier, later = (both + broken) / n, (both + fixed) / n
+    earlier_ci, later_ci = wilson(both + broken, n, z), wilson(both + fixed, n, z)
+    assert earlier_ci is not None and later_ci is not None
+    margins = (both + broken) * (fixed + neither) * (both + fixed) * (broken + neither)
+    phi = 0.0
+    if margins > 0:
+        cross = both * neither - broken * fixed
+        if cross > n / 2:
+            phi = (cross - n / 2) / math.sqrt(margins)
+        elif cross < 0:
+            phi = cross / math.sqrt(margins)
+    return _combine(later - earlier, later, later_ci, earlier, earlier_ci, phi)
+
+
+def independent_difference_interval(
+    later_successes: float,
+    later_n: float,
+    earlier_successes: float,
+    earlier_n: float,
+    z: float = Z95,
+) -> tuple[float, float] | None:
+    """Interval for ``later rate - earlier rate`` measured on different (unpaired) samples.
+
+    Newcombe's hybrid score interval (method 10 of his 1998 paper on independent
+    proportions; statsmodels' ``confint_proportions_2indep(method="newcomb")``). The sizes may
+    be effective sample sizes (repeated samples per case).
+    """
+    later_ci, earlier_ci = (
+        wilson(later_successes, later_n, z),
+        wilson(earlier_successes, earlier_n, z),
+    )
+    if later_ci is None or earlier_ci is None:
+        return None
+    later, earlier = later_successes / later_n, earlier_successes / earlier_n
+    return _combine(later - earlier, later, later_ci, earlier, earlier_ci, 0.0)
+
+
+def _combine(
+    difference: float,
+    later: float,
+    later_ci: tuple[float, float],
+    earlier: float,
+    earlier_ci: tuple[float, float],
+    phi: float,
+) -> tuple[float, float]:
+    # Newcombe's square-and-add: each end of the difference's interval from the distances of
+    # the two rates to the ends of their own intervals, less their covariance.
+    below_later, above_later = later - later_ci[0], later_ci[1] - later
+    below_earlier, above_earlier = earlier - earlier_ci[0], earlier_ci[1] - earlier
+    low_squared = below_later**2 - 2 * phi * below_later * above_earlier + above_earlier**2
+    high_squared = above_later**2 - 2 * phi * above_later * below_earlier + below_earlier**2
+    low = difference - math.sqrt(max(low_squared, 0.0))
+    high = difference + math.sqrt(max(high_squared, 0.0))
+    return max(-1.0, low), min(1.0, high)
+
+
+def cases_to_bound(
+    upper_bound_at: Callable[[float], float | None], cases: int, margin: float, limit: int = 100_000
+) -> int | None:
+    """Smallest number of cases at which ``upper_bound_at(scale)`` falls below ``margin``.
+
+    ``upper_bound_at(scale)`` is the upper bound of the interval the same observed
+    proportions would give with every count multiplied by ``scale`` (more cases, same
+    discordance). ``None`` when no size up to ``limit`` would do (the observed gain itself
+    reaches the margin).
+    """
+
+    def below(n: int) -> bool:
+        bound = upper_bound_at(n / cases)
+        return bound is not None and bound < margin
+
+    if cases <= 0 or not below(limit):
+        return None
+    low, high = 1, limit  # the interval narrows as the counts grow, so bisect on the size
+    while low < high:
+        middle = (low + high) // 2
+        if below(middle):
+            high = middle
+        else:
+            low = middle + 1
+    return low
 
 
 def two_proportion_p(rate_a: float, n_a: float, rate_b: float, n_b: float) -> float:
@@ -159,7 +287,7 @@ def version_stats(results: Sequence[CaseResult]) -> VersionStats:
     """
     evaluated = [r for r in results if r.status != ERROR]
     errored = [r for r in results if r.status == ERROR]
-    case_rates = {r.case: float(r.rate) for r in evaluated}  # rate is not None here
+    case_rates = {r.case: float(r.rate or 0.0) for r in evaluated}  # rate is not None here
     rates = list(case_rates.values())
     n = len(evaluated)
     repeated = any(len(r.samples) > 1 for r in evaluated)
@@ -183,11 +311,9 @@ def version_stats(results: Sequence[CaseResult]) -> VersionStats:
                 spent = None
                 break
             continue  # a failed call with no price: nothing was billed that we know of
-        spent += call.cost_usd
-    priced = [c.cost_usd for c in ok_calls]
-    cost_per_call = (
-        sum(priced) / len(priced) if priced and all(p is not None for p in priced) else None
-    )
+        spent = (spent or 0.0) + call.cost_usd
+    priced = [c.cost_usd for c in ok_calls if c.cost_usd is not None]
+    cost_per_call = sum(priced) / len(priced) if priced and len(priced) == len(ok_calls) else None
     prompt_tokens = sum(c.prompt_tokens or 0 for c in calls)
     completion_tokens = sum(c.completion_tokens or 0 for c in calls)
     latencies = [c.latency_ms for c in ok_calls if not c.cached] or [c.latency_ms for c in ok_calls]
@@ -258,9 +384,18 @@ def _whole(x: float) -> str:
 
 
 def width_note(
-    rate: float | None, ci_low: float | None, ci_high: float | None, threshold: float, n: int
+    rate: float | None,
+    ci_low: float | None,
+    ci_high: float | None,
+    threshold: float,
+    n: int,
+    effective_n: float | None = None,
 ) -> str | None:
-    """Say so when the 95% interval is too wide to tell the rate from the threshold."""
+    """Say so when the 95% interval is too wide to tell the rate from the threshold.
+
+    With repeated samples, ``effective_n`` (the sample size behind the interval) turns the
+    sample size needed into cases: each case is worth ``effective_n / n`` samples.
+    """
     if rate is None or ci_low is None or ci_high is None:
         return None
     if not ci_low <= threshold <= ci_high:
@@ -272,4 +407,6 @@ def width_note(
     needed = cases_needed(rate, threshold)
     if needed is None:
         return head + "; no number of cases would at this rate"
+    if effective_n is not None and n > 0 and effective_n > 0:
+        needed = math.ceil(needed * n / effective_n)
     return head + f"; about {needed} cases would"

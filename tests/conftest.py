@@ -18,7 +18,9 @@ os.environ["LITELLM_OFFLINE_MODE"] = "true"
 import hypothesis  # noqa: F401  (its pytest plugin re-imports it after every run: ~5 s each)
 import litellm  # noqa: F401
 
+import pytest_promptgate.api
 import pytest_promptgate.client
+import pytest_promptgate.plugin.collect
 import pytest_promptgate.plugin.session
 import pytest_promptgate.runner
 import pytest_promptgate.spec  # noqa: F401
@@ -38,14 +40,43 @@ def fake_openai() -> Iterator[FakeOpenAI]:
         yield server
 
 
+def fake_suite(
+    n: int,
+    *,
+    content: str = "reply: out {i}",
+    repeat: int = 1,
+    expect=(),
+    model: str = "openai/fake-model",
+    params=None,
+):
+    """An in-memory suite ``p`` (file ``suite.promptgate.yaml``, version ``v1``) of ``n`` cases
+    ``c{i}`` whose user message is ``content`` with ``{i}`` the case number."""
+    from pathlib import Path
+
+    from pytest_promptgate.model import Case, Suite, Version
+
+    cases = tuple(
+        Case(id=f"c{i}", vars={"i": i}, expect=tuple(expect), repeat=repeat) for i in range(n)
+    )
+    return Suite(
+        prompt="p",
+        file=Path("suite.promptgate.yaml"),
+        versions=(Version(label="v1", kind="messages"),),
+        cases=cases,
+        model=model,
+        params=dict(params or {}),
+        rendered={
+            ("v1", case.id): ({"role": "user", "content": content.format(i=i)},)
+            for i, case in enumerate(cases)
+        },
+    )
+
+
 @pytest.fixture
 def make_jobs():
     """``make_jobs(server, n, content="reply: out {i}", repeat=1, expect=(), **params)`` → list[Job]
     of model ``openai/fake-model`` reaching ``server``; ``{i}`` is the case number."""
-    from pathlib import Path
-
-    from pytest_promptgate.model import Case
-    from pytest_promptgate.runner import Job
+    from pytest_promptgate.api import build_jobs
 
     def make(
         server,
@@ -56,21 +87,14 @@ def make_jobs():
         model="openai/fake-model",
         **params,
     ):
-        return [
-            Job(
-                prompt="p",
-                version="v1",
-                case=Case(id=f"c{i}", vars={"i": i}, expect=tuple(expect), repeat=repeat),
-                model=model,
-                messages=({"role": "user", "content": content.format(i=i)},),
-                params={"api_base": server.base_url, "api_key": "sk-test", **params},
-                repeat=repeat,
-                suite_dir=Path("."),
-                rootdir=None,
-                location=None,
-                node_id=f"suite.promptgate.yaml::p::v1::c{i}",
-            )
-            for i in range(n)
-        ]
+        suite = fake_suite(
+            n,
+            content=content,
+            repeat=repeat,
+            expect=expect,
+            model=model,
+            params={"api_base": server.base_url, "api_key": "sk-test", **params},
+        )
+        return build_jobs([suite])
 
     return make

@@ -2,29 +2,34 @@
 
 Node ids read ``<file>::<prompt>::<version>::<case>``, so ``-k``, command-line node ids,
 ``--lf`` and JUnit XML all work on them. Items hold only what their case needs; the model
-calls are made in one batch by the plugin (see plugin.py) and items read their result.
+calls are made in one batch by the run's session (``plugin/session.py``), which every node
+is handed at creation (``CaseRun`` below): the nodes ask it for suites and results, and
+never import it.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 
 from pytest_promptgate.model import (
     ERROR,
     FAILED,
+    Case,
     CaseResult,
     PromptgateError,
     Suite,
     Version,
     case_result_to_dict,
 )
-from pytest_promptgate.plugin.state import STATE, STATUS_PROPERTY, USER_PROPERTY
+from pytest_promptgate.plugin.state import STATUS_PROPERTY, USER_PROPERTY
 from pytest_promptgate.report.json_report import MAX_OUTPUT_CHARS
+from pytest_promptgate.textsafe import printable
 
 _MARKER_SAFE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
@@ -37,14 +42,37 @@ class CaseMiss(Exception):
     """A case's output failed an expectation."""
 
 
-class PromptFile(pytest.File):
-    def collect(self):
-        from pytest_promptgate.plugin import session as engine
+class CaseRun(Protocol):
+    """What the nodes ask of the run (``plugin.session.PromptgateSession`` provides it)."""
 
-        state = self.config.stash[STATE]
-        state.suites_collected += 1
-        suite = engine.load_suite_for_pytest(self.config, self.path)
-        yield PromptNode.from_parent(self, name=suite.prompt, suite=suite)
+    @property
+    def worker(self) -> bool:
+        """True on an xdist worker: results travel to the controller in the reports."""
+
+    def load_suite(self, path: Path) -> Suite:
+        """Load (and register) the suite of a collected file."""
+
+    def version_settings(self, suite: Suite, version: Version) -> tuple[str, dict[str, Any], str]:
+        """The model, params and content hash a version runs with."""
+
+    def case_collected(self, item: CaseItem) -> None:
+        """Keep an item this run collected."""
+
+    def result_for(self, item: CaseItem) -> CaseResult:
+        """The item's result (waits for it, or runs it)."""
+
+    def miss_outcome(self, item: CaseItem, result: CaseResult) -> str:
+        """For a failing case: ``fail`` (the run fails), ``tolerated`` or ``miss``."""
+
+
+class PromptFile(pytest.File):
+    def __init__(self, *, run: CaseRun, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.run = run
+
+    def collect(self) -> Iterator[PromptNode]:
+        suite = self.run.load_suite(self.path)
+        yield PromptNode.from_parent(self, name=suite.prompt, suite=suite, run=self.run)
 
     def repr_failure(self, excinfo, style=None):
         if isinstance(excinfo.value, PromptgateError):
@@ -53,14 +81,15 @@ class PromptFile(pytest.File):
 
 
 class PromptNode(pytest.Collector):
-    def __init__(self, *, suite: Suite, **kwargs: Any):
+    def __init__(self, *, suite: Suite, run: CaseRun, **kwargs: Any):
         super().__init__(**kwargs)
         self.suite = suite
+        self.run = run
 
-    def collect(self):
+    def collect(self) -> Iterator[VersionNode]:
         for version in self.suite.versions:
             yield VersionNode.from_parent(
-                self, name=version.label, suite=self.suite, version=version
+                self, name=version.label, suite=self.suite, version=version, run=self.run
             )
 
     def reportinfo(self):
@@ -69,18 +98,14 @@ class PromptNode(pytest.Collector):
 
 
 class VersionNode(pytest.Collector):
-    def __init__(self, *, suite: Suite, version: Version, **kwargs: Any):
+    def __init__(self, *, suite: Suite, version: Version, run: CaseRun, **kwargs: Any):
         super().__init__(**kwargs)
         self.suite = suite
         self.version = version
+        self.run = run
 
-    def collect(self):
-        from pytest_promptgate.plugin import session as engine
-
-        state = self.config.stash[STATE]
-        model, params, content_hash = engine.resolve_version(
-            self.suite, self.version, state.options
-        )
+    def collect(self) -> Iterator[CaseItem]:
+        model, params, content_hash = self.run.version_settings(self.suite, self.version)
         current = self.version is self.suite.current
         for case in self.suite.cases:
             item = CaseItem.from_parent(
@@ -93,13 +118,14 @@ class VersionNode(pytest.Collector):
                 params=params,
                 content_hash=content_hash,
                 current=current,
+                run=self.run,
             )
             item.add_marker("promptgate")
             for tag in case.tags:
                 if _MARKER_SAFE.match(tag):
                     self.config.addinivalue_line("markers", f"{tag}: promptgate case tag")
                     item.add_marker(tag)
-            state.items_collected += 1
+            self.run.case_collected(item)
             yield item
 
     def reportinfo(self):
@@ -108,8 +134,21 @@ class VersionNode(pytest.Collector):
 
 
 class CaseItem(pytest.Item):
-    def __init__(self, *, suite, version, case, model, params, content_hash, current, **kwargs):
+    def __init__(
+        self,
+        *,
+        suite: Suite,
+        version: Version,
+        case: Case,
+        model: str,
+        params: dict[str, Any],
+        content_hash: str,
+        current: bool,
+        run: CaseRun,
+        **kwargs: Any,
+    ):
         super().__init__(**kwargs)
+        self.run = run
         self.suite = suite
         self.version = version
         self.case = case
@@ -121,11 +160,9 @@ class CaseItem(pytest.Item):
 
     # -- the pytest protocol -------------------------------------------------------------
     def setup(self) -> None:
-        from pytest_promptgate.plugin import session as engine
-
-        result = engine.result_for(self)
+        result = self.run.result_for(self)
         self._result = result
-        if hasattr(self.config, "workerinput"):
+        if self.run.worker:
             # Only an xdist worker needs to carry the case to the controller in its report; a
             # serial run's controller already holds the result (and 3 reports × a JSON copy
             # per case would cost ~10 KB of memory and a dumps/loads round trip per case).
@@ -133,20 +170,17 @@ class CaseItem(pytest.Item):
                 (USER_PROPERTY, json.dumps(self.payload(result), ensure_ascii=False))
             )
         if result.status == ERROR:
-            raise PromptgateItemError(engine.describe_error(result))
+            raise PromptgateItemError(describe_error(result))
 
     def runtest(self) -> None:
-        from pytest_promptgate.plugin import session as engine
-
         result = self._result
         assert result is not None
         if result.status != FAILED:
             return
-        if engine.miss_fails(self, result):
-            raise CaseMiss(engine.describe_miss(result))
-        engine.settle_prompt(self)  # TOLERATED needs the prompt's verdict too
-        status = "tolerated" if engine.gate_known(self) else "miss"
-        self.user_properties.append((STATUS_PROPERTY, status))
+        outcome = self.run.miss_outcome(self, result)
+        if outcome == "fail":
+            raise CaseMiss(describe_miss(result))
+        self.user_properties.append((STATUS_PROPERTY, outcome))
 
     def repr_failure(self, excinfo, style=None):
         if isinstance(excinfo.value, (CaseMiss, PromptgateItemError, PromptgateError)):
@@ -193,3 +227,41 @@ class CaseItem(pytest.Item):
             "current": self.current,
             "result": data,
         }
+
+
+# -- what a failing item says ------------------------------------------------------------------
+def _clip(text: str | None, limit: int = 600) -> str:
+    if text is None:
+        return "<no output>"
+    text = printable(text)
+    return text if len(text) <= limit else text[:limit] + f"… ({len(text) - limit} more characters)"
+
+
+def describe_miss(result: CaseResult) -> str:
+    lines = [f"case `{result.case}` of {result.prompt} {result.version} ({result.model}) failed"]
+    lines.append("rendered prompt:")
+    for message in result.messages:
+        lines.append(f"  [{message.get('role')}] {_clip(message.get('content'), 400)}")
+    for sample in result.samples:
+        if sample.status != FAILED:
+            continue
+        prefix = f"sample {sample.sample}: " if len(result.samples) > 1 else ""
+        lines.append(f"{prefix}output: {_clip(sample.call.output)}")
+        for check in sample.checks:
+            if not check.passed:
+                where = f" ({check.location})" if check.location else ""
+                lines.append(f"  ✗ {check.expectation}{where}: {printable(check.reason)}")
+    return "\n".join(lines)
+
+
+def describe_error(result: CaseResult) -> str:
+    errors = [s.call for s in result.samples if not s.call.ok]
+    call = errors[0] if errors else None
+    kind = f" [{call.error_kind}]" if call and call.error_kind else ""
+    attempts = f" after {call.attempts} attempt(s)" if call and call.attempts > 1 else ""
+    message = printable(call.error or "unknown error") if call else "no result"
+    return (
+        f"provider error{kind} for case `{result.case}` of {result.prompt} {result.version} "
+        f"({result.model}){attempts}: {message}\n"
+        "This case is an error, not a pass or a prompt failure: it is excluded from the success rate."
+    )

@@ -19,8 +19,9 @@ def apply_baseline(report: dict, baseline: dict) -> None:
     baseline and pass now, ``broken`` the reverse; errored cases count as neither.
     """
     _check_schema(baseline)
-    exact: dict[tuple[str, str, str], dict] = {}
-    by_label: dict[tuple[str, str], list[dict]] = {}
+    # Keys are (prompt, version[, model]) as the report has them (a field may be missing).
+    exact: dict[tuple[Any, ...], dict] = {}
+    by_label: dict[tuple[Any, ...], list[dict]] = {}
     for prompt in baseline.get("prompts") or []:
         for version in prompt.get("versions") or []:
             key = (prompt.get("prompt"), version.get("version"))
@@ -69,8 +70,8 @@ def _check_schema(baseline: Any) -> None:
         )
 
 
-def _case_statuses(report: dict) -> dict[tuple[str, str, str], dict[str, str]]:
-    statuses: dict[tuple[str, str, str], dict[str, str]] = {}
+def _case_statuses(report: dict) -> dict[tuple[Any, ...], dict[Any, Any]]:
+    statuses: dict[tuple[Any, ...], dict[Any, Any]] = {}
     for case in report.get("cases") or []:
         key = (case.get("prompt"), case.get("version"), case.get("model"))
         statuses.setdefault(key, {})[case.get("case")] = case.get("status")

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import secrets
 import sys
 from pathlib import Path
 
 from pytest_promptgate.atomic import write_atomic
-from pytest_promptgate.model import SCHEMA_VERSION, PromptgateError, UsageError
+from pytest_promptgate.model import PromptgateError
 
 FORMATS = ("terminal", "markdown", "html", "json")
 
@@ -33,29 +32,10 @@ def add_cli(subparsers) -> argparse.ArgumentParser:
 
 
 def load_report(path: Path) -> dict:
-    """Read a JSON report through json_report.read_report when it exists (it validates more)."""
-    try:
-        from pytest_promptgate.report.json_report import read_report
-    except ImportError:
-        read_report = None
-    if read_report is not None:
-        return read_report(path)
-    try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(
-            f"report file not found: {path}", hint="run pytest with --promptgate-report PATH first"
-        )
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UsageError(f"cannot read the report {path}: {exc}")
-    if not isinstance(document, dict) or not isinstance(document.get("schema_version"), int):
-        raise UsageError(f"{path} is not a promptgate JSON report (no schema_version)")
-    if document["schema_version"] > SCHEMA_VERSION:
-        raise UsageError(
-            f"{path} has schema_version {document['schema_version']}, newer than this promptgate ({SCHEMA_VERSION})",
-            hint="upgrade pytest-promptgate",
-        )
-    return document
+    """A JSON report, validated by ``json_report.read_report`` (a clear error when it is not one)."""
+    from pytest_promptgate.report.json_report import read_report
+
+    return read_report(path)
 
 
 def render(report: dict, fmt: str) -> str:
@@ -71,24 +51,9 @@ def render(report: dict, fmt: str) -> str:
         from pytest_promptgate.report.json_report import dumps_report
 
         return dumps_report(report)
-    try:
-        from pytest_promptgate.report.terminal import render_terminal
-    except ImportError:
-        return _plain_terminal(report)
+    from pytest_promptgate.report.terminal import render_terminal
+
     return render_terminal(report)
-
-
-def _plain_terminal(report: dict) -> str:
-    """Fallback when report/terminal.py is not available: one line per prompt."""
-    from pytest_promptgate.report.escape import clean
-    from pytest_promptgate.report.markdown import fmt_pct
-
-    lines = [f"promptgate: {report.get('verdict')}"]
-    for prompt in report.get("prompts") or []:
-        current = next((v for v in prompt.get("versions") or [] if v.get("current")), None)
-        rate = fmt_pct(current.get("rate")) if current else "n/a"
-        lines.append(f"  {clean(prompt.get('prompt'))}: {clean(prompt.get('verdict'))} ({rate})")
-    return "\n".join(lines) + "\n"
 
 
 def run_report(args: argparse.Namespace) -> int:

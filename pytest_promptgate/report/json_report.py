@@ -23,9 +23,12 @@ from pytest_promptgate.model import (
     PASS,
     RETHINK,
     SCHEMA_VERSION,
+    CallResult,
     CaseResult,
     PromptgateError,
+    call_extras_to_dict,
 )
+from pytest_promptgate.textsafe import truncate
 
 # Outputs longer than this are cut in the JSON report (the cache keeps the full text).
 MAX_OUTPUT_CHARS = 20_000
@@ -38,12 +41,6 @@ def _tool_version() -> str:
         return version("pytest-promptgate")
     except Exception:  # not installed (running from a checkout)
         return "0.0.0+unknown"
-
-
-def _truncate(text: str | None) -> str | None:
-    if text is None or len(text) <= MAX_OUTPUT_CHARS:
-        return text
-    return text[:MAX_OUTPUT_CHARS] + f"\n… ({len(text) - MAX_OUTPUT_CHARS} more characters cut)"
 
 
 def case_entry(result: CaseResult, *, file: str | None = None) -> dict[str, Any]:
@@ -67,7 +64,7 @@ def case_entry(result: CaseResult, *, file: str | None = None) -> dict[str, Any]
     costs = [s.call.cost_usd for s in samples if s.call.ok]
     latencies = [s.call.latency_ms for s in samples if s.call.ok]
     location = result.location
-    return {
+    entry = {
         "prompt": result.prompt,
         "version": result.version,
         "case": result.case,
@@ -76,19 +73,65 @@ def case_entry(result: CaseResult, *, file: str | None = None) -> dict[str, Any]
         "line": location.line if location else None,
         "status": result.status,
         "vars": dict(result.vars),
-        "messages": [dict(m) for m in result.messages],
-        "output": _truncate(shown.call.output) if shown else None,
+        "messages": [_shown_message(m) for m in result.messages],
+        "output": (
+            truncate(shown.call.output, MAX_OUTPUT_CHARS, newline=True)
+            if shown and shown.call.output is not None
+            else None
+        ),
         "failures": failures,
         "error": errors[0] if errors else None,
         "error_kind": next((s.call.error_kind for s in samples if s.call.error_kind), None),
         "tokens": {"prompt": sum(prompt_tokens), "completion": sum(completion_tokens)},
-        "cost_usd": None if any(c is None for c in costs) else round(sum(costs), 8),
+        "cost_usd": None
+        if any(c is None for c in costs)
+        else round(sum(c or 0.0 for c in costs), 8),
         "latency_ms": round(sum(latencies) / len(latencies), 2) if latencies else None,
         "samples": len(samples),
         "rate": result.rate,
         "flaky": result.flaky,
         "cached": bool(samples) and all(s.call.cached for s in samples),
     }
+    if shown is not None:
+        entry.update(reply_extras(shown.call))
+    return entry
+
+
+# An inline image (a base64 data: URL) is cut to this many characters in a report's messages.
+MAX_DATA_URL_CHARS = 120
+
+
+def _shown_message(message: Mapping[str, Any]) -> dict[str, Any]:
+    """A prompt message as a report shows it: inline images cut (a 1 MB photo repeated in
+    every case would swamp the report; the cache key holds the whole image)."""
+    shown = dict(message)
+    content = shown.get("content")
+    if isinstance(content, list):
+        parts = []
+        for part in content:
+            url = part.get("image_url", {}).get("url") if isinstance(part, Mapping) else None
+            if isinstance(url, str) and url.startswith("data:"):
+                part = {
+                    **part,
+                    "image_url": {**part["image_url"], "url": truncate(url, MAX_DATA_URL_CHARS)},
+                }
+            parts.append(part)
+        shown["content"] = parts
+    return shown
+
+
+def reply_extras(call: CallResult) -> dict[str, Any]:
+    """The optional `tool_calls`, `finish_reason` and `structured` of a case entry (schema 1,
+    added by issue 13): each present only when the shown reply has it (older readers ignore
+    them). Long argument texts are cut like outputs."""
+    extras = call_extras_to_dict(call)
+    for item in extras.get("tool_calls", []):
+        item["raw_arguments"] = truncate(item["raw_arguments"], MAX_OUTPUT_CHARS, newline=True)
+        if len(json.dumps(item["arguments"], ensure_ascii=False)) > MAX_OUTPUT_CHARS:
+            item["arguments"] = None  # too big to repeat; the raw text (cut) stays
+    if "structured" in extras and len(json.dumps(extras["structured"])) > MAX_OUTPUT_CHARS:
+        del extras["structured"]  # the output text holds it (cut)
+    return extras
 
 
 def summarize(

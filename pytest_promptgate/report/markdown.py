@@ -1,7 +1,7 @@
 """GitHub-flavoured Markdown report: the job summary and the body of the sticky PR comment.
 
 Input is the JSON report dict (docs/ARCHITECTURE.md). Everything a model or a case author wrote
-goes through report.escape. The document always fits in ``limit`` characters (GitHub rejects
+goes through pytest_promptgate.textsafe. The document always fits in ``limit`` characters (GitHub rejects
 comments of 65,536 or more): case details are trimmed first, and the document says so.
 """
 
@@ -12,7 +12,8 @@ import re
 from typing import Any
 
 from pytest_promptgate.model import CONSIDER_FINE_TUNING, FAIL, PASS, RETHINK
-from pytest_promptgate.report.escape import fence, md_text
+from pytest_promptgate.textsafe import fence, md_text, pct
+from pytest_promptgate.toolcalls import format_tool_calls
 
 REPORT_MARKER = "<!-- pytest-promptgate:report -->"
 GITHUB_COMMENT_LIMIT = 65536
@@ -27,26 +28,17 @@ _FAILING_STATUSES = ("failed", "error")
 # ----------------------------------------------------------------------------- formatting
 
 
-def fmt_pct(value: float | None, digits: int = 1) -> str:
-    if value is None:
-        return "n/a"
-    text = f"{value * 100:.{digits}f}"
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text + "%"
-
-
 def fmt_rate(entry: dict) -> str:
     """``14/20 = 70% (48–85%)``: counts, point rate and the 95% interval."""
     rate = entry.get("rate")
     if rate is None:
         return "n/a"
-    text = fmt_pct(rate)
+    text = pct(rate)
     passed, n, errors = entry.get("passed"), entry.get("n"), entry.get("errors") or 0
     if passed is not None and n is not None:
         text = f"{passed}/{n - errors} = {text}"
     if entry.get("ci_low") is not None and entry.get("ci_high") is not None:
-        text += f" ({fmt_pct(entry['ci_low'])}–{fmt_pct(entry['ci_high'])})"
+        text += f" ({pct(entry['ci_low'])}–{pct(entry['ci_high'])})"
     return text
 
 
@@ -83,7 +75,7 @@ def baseline_text(version: dict) -> str:
     base = version.get("baseline")
     if not base:
         return "—"
-    text = f"{fmt_delta(base.get('delta'))} (was {fmt_pct(base.get('rate'))})"
+    text = f"{fmt_delta(base.get('delta'))} (was {pct(base.get('rate'))})"
     fixed, broken = base.get("fixed") or [], base.get("broken") or []
     if fixed or broken:
         text += f", {len(fixed)} fixed, {len(broken)} broken"
@@ -114,9 +106,9 @@ def overall_counts(report: dict) -> dict[str, int]:
     return {key: int(summary.get(key, value) or 0) for key, value in counted.items()}
 
 
-def failing_cases(report: dict, prompt: str) -> list[dict]:
+def failing_cases(report: dict, prompt: str | None) -> list[dict]:
     """Failed and errored cases of one prompt, current version first, in report order."""
-    entry = next((p for p in report.get("prompts") or [] if p.get("prompt") == prompt), {})
+    entry: dict = next((p for p in report.get("prompts") or [] if p.get("prompt") == prompt), {})
     current = entry.get("current_version")
     cases = [
         c
@@ -169,7 +161,7 @@ def headline(report: dict) -> str:
         details.append(f"cache {cache['hits']} hits, saved {fmt_usd(cache.get('saved_usd'))}")
     threshold = (report.get("settings") or {}).get("threshold")
     if threshold is not None:
-        details.append(f"default threshold {fmt_pct(threshold)}")
+        details.append(f"default threshold {pct(threshold)}")
     if details:
         lines.append("")
         lines.append(" · ".join(details))
@@ -190,7 +182,7 @@ def version_table(prompt: dict) -> str:
             name,
             md_text(version.get("model")),
             fmt_rate(version),
-            fmt_pct(threshold),
+            pct(threshold),
             md_text(version.get("verdict")),
             md_text(baseline_text(version)),
             md_text(comparison_text(version)),
@@ -202,6 +194,15 @@ def version_table(prompt: dict) -> str:
         f"- {md_text(v.get('version'))}: {md_text(v['note'])}"
         for v in prompt.get("versions") or []
         if v.get("note")
+    ]
+    notes += [  # promptfoo's `metric`s, when the suite names any
+        f"- {md_text(v.get('version'))} metrics: "
+        + ", ".join(
+            f"{md_text(name)} {m.get('passed')}/{m.get('n')} ({pct(m.get('rate'))})"
+            for name, m in v["metrics"].items()
+        )
+        for v in prompt.get("versions") or []
+        if v.get("metrics")
     ]
     return "\n".join(rows + ([""] + notes if notes else []))
 
@@ -247,8 +248,8 @@ def advice_section(prompt: dict, heading: str = "####") -> str:
         ]
         for item in window:
             lines.append(
-                f"| {md_text(item.get('version'))} | {item.get('n', 'n/a')} | {fmt_pct(item.get('rate'))} "
-                f"| {fmt_pct(item.get('ci_low'))}–{fmt_pct(item.get('ci_high'))} |"
+                f"| {md_text(item.get('version'))} | {item.get('n', 'n/a')} | {pct(item.get('rate'))} "
+                f"| {pct(item.get('ci_low'))}–{pct(item.get('ci_high'))} |"
             )
         lines.append("")
     if advice.get("plateau_p_value") is not None:
@@ -343,8 +344,11 @@ def case_details(report: dict, prompt: dict, max_cases: int, chars: int) -> tupl
             lines += ["Input vars:", fence(_json(case["vars"]), "json", chars), ""]
         if case.get("error"):
             lines += ["Error:", fence(case["error"], "", chars), ""]
-        if case.get("output") is not None:
+        if case.get("output") is not None and (case["output"] or not case.get("tool_calls")):
             lines += ["Output:", fence(case["output"], "text", chars), ""]
+        if case.get("tool_calls"):
+            calls = "\n".join(format_tool_calls(case["tool_calls"]))
+            lines += ["Tool calls:", fence(calls, "text", chars), ""]
     if len(cases) > len(shown):
         lines += [
             f"_{len(cases) - len(shown)} more failing cases are in the JSON and HTML reports._",

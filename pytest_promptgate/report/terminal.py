@@ -6,12 +6,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from pytest_promptgate.model import CONSIDER_FINE_TUNING, PASS, RETHINK
+from pytest_promptgate.textsafe import one_line, pct
+from pytest_promptgate.toolcalls import format_tool_calls
 
 MAX_FAILING_SHOWN = 10
-
-
-def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{value * 100:.0f}%"
+MAX_TOOL_CALLS_SHOWN = 3  # per failing case
+NONE_SHOWN = "—"  # a rate that does not exist yet (no case ran)
 
 
 def _money(value: float | None) -> str:
@@ -22,22 +22,6 @@ def _money(value: float | None) -> str:
 
 def _ms(value: float | None) -> str:
     return "—" if value is None else f"{value:,.0f} ms"
-
-
-def printable(text: Any) -> str:
-    """Terminal-safe text: ANSI escapes and control characters from untrusted model output are
-    shown as ``\\xNN`` instead of acting on the terminal; newline and tab are kept."""
-    return "".join(
-        ch
-        if ch in "\n\t" or (ch >= " " and ch != "\x7f" and not 0x80 <= ord(ch) < 0xA0)
-        else f"\\x{ord(ch):02x}"
-        for ch in str(text)
-    )
-
-
-def _one_line(text: Any, limit: int = 90) -> str:
-    text = printable(text).replace("\n", " ").replace("\t", " ")
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def render_terminal(report: Mapping[str, Any]) -> str:
@@ -54,9 +38,9 @@ def render_terminal(report: Mapping[str, Any]) -> str:
                     f"{version['version']}{marker}",
                     version["model"],
                     f"{version['passed']}/{version['n']}{errors}",
-                    _pct(version["rate"]),
-                    f"{_pct(version['ci_low'])}–{_pct(version['ci_high'])}",
-                    _pct(prompt["threshold"]),
+                    pct(version["rate"], 0, missing=NONE_SHOWN),
+                    f"{pct(version['ci_low'], 0, missing=NONE_SHOWN)}–{pct(version['ci_high'], 0, missing=NONE_SHOWN)}",
+                    pct(prompt["threshold"], 0, missing=NONE_SHOWN),
                     version["verdict"] if not version.get("current") else prompt["verdict"],
                     _money(version.get("cost_usd")),
                     _ms(version.get("latency_p95_ms")),
@@ -85,11 +69,11 @@ def render_terminal(report: Mapping[str, Any]) -> str:
         if verdict == PASS:
             continue
         lines.append("")
-        lines.append(f"{prompt['prompt']}: {verdict} — {_one_line(prompt.get('reason', ''), 200)}")
+        lines.append(f"{prompt['prompt']}: {verdict} — {one_line(prompt.get('reason', ''), 200)}")
         current = prompt.get("current_version")
         for version in prompt["versions"]:
             if version.get("note") and version["version"] == current:
-                lines.append(f"  note: {_one_line(version['note'], 200)}")
+                lines.append(f"  note: {one_line(version['note'], 200)}")
         failing = [
             c for c in cases_by_key.get((prompt["prompt"], current), []) if c["status"] == "failed"
         ]
@@ -97,7 +81,9 @@ def render_terminal(report: Mapping[str, Any]) -> str:
             reason = case["failures"][0]["reason"] if case.get("failures") else ""
             expectation = case["failures"][0]["expectation"] if case.get("failures") else ""
             where = f"{case['file']}:{case['line']}" if case.get("line") else case.get("file", "")
-            lines.append(f"  ✗ {case['case']} ({where}) {expectation}: {_one_line(reason)}")
+            lines.append(f"  ✗ {case['case']} ({where}) {expectation}: {one_line(reason)}")
+            for call in format_tool_calls(case.get("tool_calls"))[:MAX_TOOL_CALLS_SHOWN]:
+                lines.append(f"      tool call: {one_line(call, 120)}")
         if len(failing) > MAX_FAILING_SHOWN:
             lines.append(
                 f"  … and {len(failing) - MAX_FAILING_SHOWN} more failing case(s) (see the JSON/Markdown report)"
@@ -127,12 +113,15 @@ def render_terminal(report: Mapping[str, Any]) -> str:
 
 
 def _advice_lines(advice: Mapping[str, Any]) -> list[str]:
-    lines = [f"  advice: {_one_line(advice.get('message', ''), 200)}"]
+    lines = [f"  advice: {one_line(advice.get('message', ''), 200)}"]
     window = advice.get("window") or []
     if window:
         lines.append(
             "  evidence: "
-            + ", ".join(f"{w['version']} {_pct(w['rate'])} (n={w['n']})" for w in window)
+            + ", ".join(
+                f"{w['version']} {pct(w['rate'], 0, missing=NONE_SHOWN)} (n={w['n']})"
+                for w in window
+            )
         )
     readiness = advice.get("readiness")
     if readiness:

@@ -21,6 +21,14 @@ reply), ``timeout`` (no reply for ``hang_s``), ``non-json`` (200 with an HTML bo
 number, ``None`` = answer normally), ``fault_every`` (every N-th call gets ``fault``),
 ``fault_rate`` (seeded random choice among ``fault_kinds``).
 
+Tool calls (finish_reason ``tool_calls``, no text): ``tool_calls[substring of the last user
+message] = [{"name": ..., "arguments": {...} or "raw text"}, ...]``, or ``tool_call: <name>
+<JSON arguments>`` lines in the last user message. Structured output: when the request sets
+``response_format`` of type ``json_object``/``json_schema`` and ``json_reply`` is not None, the
+reply text is ``json.dumps(json_reply)``. ``POST /v1/embeddings`` answers deterministic
+64-dimension vectors (hashed bag of lower-cased words, unit length), so texts sharing words
+have a high cosine similarity; its requests are recorded and counted like chat requests.
+
 CLI (benchmarks): ``python -m pytest_promptgate.testing.openai_server --port 8765
 --latency-ms 200 --fault-every 10 --fault 429``.
 """
@@ -67,6 +75,8 @@ _REASONS = {
     504: "Gateway Timeout",
 }
 _CHAT_PATHS = ("/v1/chat/completions", "/chat/completions")
+_EMBEDDING_PATHS = ("/v1/embeddings", "/embeddings")
+EMBEDDING_DIMENSIONS = 64
 
 
 def _check_kind(kind: str | None) -> None:
@@ -116,6 +126,8 @@ class FakeOpenAI:
         fault_on: Mapping[str, str] | None = None,
         retry_after: str = "1",
         hang_s: float = 30.0,
+        tool_calls: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+        json_reply: Any = None,
     ):
         for kind in [*(faults or ()), fault, *fault_kinds, *(fault_on or {}).values()]:
             _check_kind(kind)
@@ -131,6 +143,10 @@ class FakeOpenAI:
         self.fault_on: dict[str, str] = dict(fault_on or {})
         self.retry_after = retry_after
         self.hang_s = hang_s
+        self.tool_calls: dict[str, list[Mapping[str, Any]]] = {
+            k: list(v) for k, v in (tool_calls or {}).items()
+        }
+        self.json_reply = json_reply
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self._requests: list[dict[str, Any]] = []
@@ -206,6 +222,12 @@ class FakeOpenAI:
         with self._lock:
             return self._max_in_flight
 
+    @property
+    def open_connections(self) -> list[socket.socket]:
+        """A snapshot of the accepted connections still open (keep-alive), for tests."""
+        with self._lock:
+            return list(self._connections)
+
     def reset(self) -> None:
         with self._lock:
             self._requests.clear()
@@ -223,6 +245,34 @@ class FakeOpenAI:
             if stripped.startswith("reply:"):
                 return stripped[len("reply:") :].strip().replace("\\n", "\n")
         return f"echo: {content}"
+
+    def tool_calls_for(self, messages: Any, number: int) -> list[dict[str, Any]]:
+        """The tool calls to answer with (OpenAI wire format); [] for a text reply."""
+        content = _last_user_content(messages)
+        wanted: list[tuple[str, Any]] = []
+        for text, calls in self.tool_calls.items():
+            if text in content:
+                wanted = [(str(c.get("name", "")), c.get("arguments", {})) for c in calls]
+                break
+        else:
+            for line in content.splitlines():
+                stripped = line.strip()
+                if stripped.startswith("tool_call:"):
+                    name, _, arguments = stripped[len("tool_call:") :].strip().partition(" ")
+                    wanted.append((name, arguments.strip() or "{}"))
+        return [
+            {
+                "id": f"call_{number}_{index}",
+                "type": "function",
+                "function": {
+                    "name": name,
+                    "arguments": arguments
+                    if isinstance(arguments, str)
+                    else json.dumps(arguments, ensure_ascii=False),
+                },
+            }
+            for index, (name, arguments) in enumerate(wanted)
+        ]
 
     def _choose_fault(self, number: int, content: str) -> str | None:
         """Called under the lock, so that the seeded random sequence is deterministic."""
@@ -299,6 +349,9 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         path = self.path.split("?", 1)[0]
+        if path in _EMBEDDING_PATHS:
+            self._embeddings(path, raw)
+            return
         if path not in _CHAT_PATHS:
             self._send(
                 404, {"error": {"message": f"no route {path}", "type": "invalid_request_error"}}
@@ -350,6 +403,18 @@ class _Handler(BaseHTTPRequestHandler):
             return
         model = str(body.get("model", "fake-model"))
         text = "" if fault == "empty" else state.reply_for(body["messages"])
+        calls = [] if fault == "empty" else state.tool_calls_for(body["messages"], number)
+        response_format = body.get("response_format")
+        if (
+            state.json_reply is not None
+            and isinstance(response_format, dict)
+            and response_format.get("type") in ("json_object", "json_schema")
+        ):
+            text = json.dumps(state.json_reply, ensure_ascii=False)
+        message: dict[str, Any] = {"role": "assistant", "content": text}
+        if calls:
+            message = {"role": "assistant", "content": None, "tool_calls": calls}
+            text = ""
         prompt_tokens = sum(_word_count(_text(m)) for m in body["messages"])
         reply = {
             "id": f"chatcmpl-fake-{number}",
@@ -361,8 +426,8 @@ class _Handler(BaseHTTPRequestHandler):
             else [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": text},
-                    "finish_reason": "stop",
+                    "message": message,
+                    "finish_reason": "tool_calls" if calls else "stop",
                 }
             ],
             "usage": {
@@ -379,6 +444,47 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         self._send(200, reply)
+
+    def _embeddings(self, path: str, raw: bytes) -> None:
+        try:
+            body = json.loads(raw or b"null")
+        except ValueError:
+            body = None
+        state = self.server_state
+        number, fault = state._begin(path, dict(self.headers.items()), body)
+        try:
+            texts = body.get("input") if isinstance(body, dict) else None
+            if isinstance(texts, str):
+                texts = [texts]
+            if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+                self._send(
+                    400,
+                    {
+                        "error": {
+                            "message": "input must be a string or a list of strings",
+                            "type": "invalid_request_error",
+                        }
+                    },
+                )
+                return
+            if fault is not None and fault.isdigit():
+                self._send(int(fault), _error_body(int(fault)))
+                return
+            tokens = sum(_word_count(t) for t in texts)
+            self._send(
+                200,
+                {
+                    "object": "list",
+                    "model": str(body.get("model", "fake-embedding")),
+                    "data": [
+                        {"object": "embedding", "index": i, "embedding": embed_text(t)}
+                        for i, t in enumerate(texts)
+                    ],
+                    "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+                },
+            )
+        finally:
+            state._end()
 
     def _drop(self, reset: bool) -> None:
         """Close without a reply; ``reset`` sends an RST (SO_LINGER 0) instead of a FIN."""
@@ -413,6 +519,21 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(head + payload)
         except OSError:
             self.close_connection = True
+
+
+def embed_text(text: str) -> list[float]:
+    """A deterministic unit vector for ``text``: each lower-cased word adds 1 to a dimension
+    chosen by its hash. Texts sharing words point the same way; an empty text is all zeros."""
+    import hashlib
+    import math
+    import re
+
+    vector = [0.0] * EMBEDDING_DIMENSIONS
+    for word in re.findall(r"\w+", text.lower()):
+        digest = hashlib.sha256(word.encode("utf-8")).digest()
+        vector[int.from_bytes(digest[:4], "big") % EMBEDDING_DIMENSIONS] += 1.0
+    norm = math.sqrt(sum(v * v for v in vector))
+    return [round(v / norm, 6) for v in vector] if norm else vector
 
 
 def _error_body(status: int) -> dict[str, Any]:

@@ -356,3 +356,64 @@ def test_gate_modes_move_the_verdict_around_the_threshold(
         assert "lower bound" in prompt["reason"]
     if gate == "upper" and verdict == "PASS" and passing == 15:
         assert version["rate"] < 0.8 <= version["ci_high"]
+
+
+# Issue 12: 20 cases, 60% -> 65% -> 70% (nested misses). The old rule read McNemar p = 0.5 as a
+# plateau; the data cannot bound the gain below 15 points, so the verdict is FAIL with the
+# number of cases that would tell.
+SMALL_GAIN = [
+    replies_failing(range(8), 20),
+    replies_failing(range(7), 20),
+    replies_failing(range(6), 20),
+]
+
+
+def test_a_small_suite_is_told_how_many_cases_would_tell_a_plateau(pytester, fake_openai):
+    pytester.makefile(
+        ".promptgate.yaml", triage=multi_version_suite(fake_openai.base_url, SMALL_GAIN)
+    )
+    result = run(pytester, "--promptgate-report", "report.json", "--promptgate-no-history")
+    assert result.ret == 1
+    assert "CONSIDER FINE-TUNING" not in result.stdout.str()
+    prompt = only_prompt(report_of(pytester))
+    assert prompt["verdict"] == "FAIL"
+    advice = prompt["advice"]
+    assert advice["readiness"] is None and advice["export_command"] is None
+    needed = advice["cases_needed"]
+    assert isinstance(needed, int) and needed > 20
+    assert advice["plateau_margin"] == 0.15 and advice["plateau_upper_bound"] >= 0.15
+    assert (
+        f"too few cases to tell a plateau from a 15-point gain: about {needed} cases would"
+        in advice["message"]
+    )
+
+
+@pytest.mark.parametrize(
+    "extra, args, ini",
+    [
+        ("plateau_margin: 0.4\n", (), None),
+        ("", ("--promptgate-plateau-margin", "40%"), None),
+        ("", (), "[pytest]\npromptgate_plateau_margin = 0.4\n"),
+        ("plateau_margin: 0.1\n", ("--promptgate-plateau-margin", "0.4"), None),  # CLI wins
+    ],
+)
+def test_the_plateau_margin_comes_from_suite_cli_or_ini(pytester, fake_openai, extra, args, ini):
+    text = multi_version_suite(fake_openai.base_url, SMALL_GAIN, extra=extra)
+    pytester.makefile(".promptgate.yaml", triage=text)
+    if ini:
+        pytester.makeini(ini)
+    result = run(pytester, "--promptgate-report", "report.json", "--promptgate-no-history", *args)
+    assert result.ret == 1, result.stdout.str()
+    prompt = only_prompt(report_of(pytester))
+    assert prompt["verdict"] == "CONSIDER FINE-TUNING"
+    assert prompt["advice"]["plateau_margin"] == 0.4
+
+
+def test_a_bad_plateau_margin_is_a_usage_error(pytester, fake_openai):
+    pytester.makefile(
+        ".promptgate.yaml", triage=multi_version_suite(fake_openai.base_url, SMALL_GAIN)
+    )
+    result = run(pytester, "--promptgate-plateau-margin", "15")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+    assert "0.15" in result.stderr.str()  # did you mean 0.15?

@@ -16,6 +16,8 @@ import pytest
 from helpers.html_checks import check
 from helpers.sample_report import HOSTILE_OUTPUT as HOSTILE
 
+from pytest_promptgate.report.json_report import MAX_OUTPUT_CHARS as CUT
+
 HUGE = "<script>alert(1)</script>\x1b[2J@everyone\n::error::huge\n" + "A" * 1_000_000
 
 SUITE = """\
@@ -90,6 +92,25 @@ def test_junit_xml_and_json_report_parse(hostile_run):
     cases = {c["case"]: c for c in report["cases"]}
     assert cases["hostile"]["output"] == HOSTILE  # the record keeps the exact text
     assert cases["huge"]["status"] == "failed" and len(cases["huge"]["output"]) < 100_000
+    assert cases["huge"]["output"].endswith(f"\n… ({len(HUGE) - CUT:,} more characters)")
+
+
+def test_json_report_counts_the_cut_characters_truly_under_xdist(pytester, fake_openai):
+    """A worker cuts the 1 MB output before sending it; the controller must not cut it again."""
+    fake_openai.answers = {"huge": HUGE}
+    pytester.makefile(".promptgate.yaml", hostile=SUITE.replace("BASE", fake_openai.base_url))
+    result = pytester.runpytest(
+        "-p", "no:cacheprovider", "-n", "2", "--promptgate-no-history",
+        "--promptgate-report", "report.json",
+    )  # fmt: skip
+    assert result.ret == 1, result.stdout.str()[-3000:]
+    report = json.loads((pytester.path / "report.json").read_text(encoding="utf-8"))
+    huge = next(c for c in report["cases"] if c["case"] == "huge")
+    assert huge["output"].startswith(HUGE[:CUT])
+    assert huge["output"][CUT:] in (
+        f"\n… ({len(HUGE) - CUT:,} more characters)",
+        f"\n… ({len(HUGE) - CUT} more characters cut)",  # the worker's note, kept as is
+    )
 
 
 TOKEN_LINE = re.compile(r"^::[0-9a-f]{16,}::$")

@@ -415,3 +415,34 @@ def many_failures_report(cases_per_prompt: int = 200, output_chars: int = 5000) 
                 )
             )
     return report
+
+
+LONG_LABELS = {
+    "v1": "v1-baseline",
+    "v2": "v2-few-shot-examples",
+    "v3": "v3-few-shot-with-chain-of-thought",
+}
+
+
+def long_label_report() -> dict:
+    """The sample report with the descriptive version labels people really use (issue 15)."""
+    report = sample_report()
+
+    def rename(entry: dict) -> None:
+        entry["version"] = LONG_LABELS.get(entry["version"], entry["version"])
+
+    for prompt in report["prompts"]:
+        prompt["current_version"] = LONG_LABELS.get(
+            prompt["current_version"], prompt["current_version"]
+        )
+        for entry in prompt["versions"] + prompt["iterations"]:
+            rename(entry)
+        for entry in (prompt.get("advice") or {}).get("window") or []:
+            rename(entry)
+        for version in prompt["versions"]:
+            if version.get("comparison"):
+                against = version["comparison"]["against"]
+                version["comparison"]["against"] = LONG_LABELS.get(against, against)
+    for case in report["cases"]:
+        rename(case)
+    return report

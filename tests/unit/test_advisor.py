@@ -118,3 +118,18 @@ def test_advice_fills_readiness_and_cost_only_for_fine_tuning():
     assert advice["cost"]["training_usd"]["low"] == 500.0
     assert advice["export_command"] == "promptgate export-finetune p.promptgate.yaml -o p.jsonl"
     assert "1 labelled cases" in advice["message"]
+
+
+def test_advice_carries_the_plateau_evidence():
+    advice = build_advice(
+        kind="iterate",
+        message="too few cases to tell a plateau from a 15-point gain: about 180 cases would",
+        plateau_p_value=0.5,
+        plateau_margin=0.15,
+        plateau_upper_bound=0.31,
+        cases_needed=180,
+    )
+    assert (advice["plateau_margin"], advice["plateau_upper_bound"]) == (0.15, 0.31)
+    assert advice["cases_needed"] == 180
+    bare = build_advice(kind="rethink", message="rethink")
+    assert bare["plateau_margin"] is None and bare["cases_needed"] is None

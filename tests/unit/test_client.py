@@ -11,7 +11,14 @@ import time
 import pytest
 
 from pytest_promptgate import client as client_module
-from pytest_promptgate.client import ModelClient, parse_retry_after, scrub, unknown_params
+from pytest_promptgate.client import (
+    ModelClient,
+    ModelHealth,
+    classify,
+    parse_retry_after,
+    scrub,
+    unknown_params,
+)
 from pytest_promptgate.model import CallRequest, CallResult
 from pytest_promptgate.testing.openai_server import FakeOpenAI
 
@@ -127,7 +134,7 @@ def test_server_errors_are_retried_then_reported(fake_openai: FakeOpenAI, status
 
 @pytest.mark.parametrize(
     "status, kind",
-    [("401", "auth"), ("403", "auth"), ("400", "bad_request"), ("404", "bad_request")],
+    [("401", "auth"), ("403", "permission"), ("400", "bad_request"), ("404", "model_not_found")],
 )
 def test_configuration_errors_fail_at_once(fake_openai: FakeOpenAI, status: str, kind: str) -> None:
     fake_openai.faults = [status]
@@ -231,3 +238,150 @@ def test_parse_retry_after_seconds_and_http_date() -> None:
 def test_unknown_params_flags_typos_and_reserved_names() -> None:
     assert unknown_params({"temperature": 0, "max_tokens": 5, "api_base": "x", "seed": 1}) == []
     assert unknown_params({"temprature": 0, "timeout": 3, "top_p": 1}) == ["temprature", "timeout"]
+
+
+# -- failures that cannot heal ---------------------------------------------------------------
+
+
+def run_many(client: ModelClient, requests: list[CallRequest]) -> list[CallResult]:
+    async def main() -> list[CallResult]:
+        return list(await asyncio.gather(*(client.complete(r) for r in requests)))
+
+    return asyncio.run(main())
+
+
+def many(server: FakeOpenAI, count: int, **params: object) -> list[CallRequest]:
+    return [
+        CallRequest(
+            model="openai/fake-model",
+            messages=({"role": "user", "content": f"reply: out {i}"},),
+            params={"api_base": server.base_url, "api_key": "sk-test", **params},
+        )
+        for i in range(count)
+    ]
+
+
+def test_auth_failure_on_100_calls_makes_a_handful_of_requests(fake_openai: FakeOpenAI) -> None:
+    fake_openai.faults = ["401"]
+    client = fast_client()
+    results = run_many(client, many(fake_openai, 100))
+    assert fake_openai.calls <= ModelHealth.CONFIRMATIONS  # not 100, nor 400 with retries
+    assert all(r.error_kind == "auth" and r.output is None for r in results)
+    not_attempted = [r for r in results if r.error.startswith("not attempted")]
+    assert len(not_attempted) == 100 - fake_openai.calls
+    assert all(r.attempts == 0 for r in not_attempted)
+    assert not_attempted[0].error.startswith(
+        "not attempted: authentication failed for openai/fake-model"
+    )
+    # the provider's own message is kept once per model, for the run's report
+    assert list(client.health.disabled()) == ["openai/fake-model"]
+    assert "fake provider answered 401" in client.health.disabled()["openai/fake-model"]
+
+
+def test_missing_api_key_is_not_retried_and_sends_nothing(
+    fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # litellm reports a missing key as InternalServerError (500): the message decides.
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    sleep = RecordingSleep()
+    reqs = [
+        CallRequest(
+            model="openai/fake-model",
+            messages=({"role": "user", "content": f"case {i}"},),
+            params={"api_base": fake_openai.base_url},
+        )
+        for i in range(30)
+    ]
+    client = fast_client(sleep)
+    results = run_many(client, reqs)
+    assert fake_openai.calls == 0 and sleep.delays == []
+    assert all(r.error_kind == "credentials" and r.attempts <= 1 for r in results)
+    assert "OPENAI_API_KEY" in results[0].error
+    assert sum(r.error.startswith("not attempted: missing credentials") for r in results) == 28
+
+
+def test_one_case_with_an_auth_error_does_not_disable_an_answering_model(
+    fake_openai: FakeOpenAI,
+) -> None:
+    # The first call in flight is the one that fails: the second is let through (one
+    # failure is not proof) and answers, so every other call goes ahead as usual.
+    fake_openai.fault_on = {"out 0": "401"}
+    client = fast_client()
+    results = run_many(client, many(fake_openai, 20))
+    assert [r.error_kind for r in results] == ["auth"] + [None] * 19
+    assert fake_openai.calls == 20 and client.health.disabled() == {}
+
+
+def test_unproven_model_sends_one_attempt_at_a_time_then_opens(fake_openai: FakeOpenAI) -> None:
+    fake_openai.latency_ms = 50
+    results = run_many(fast_client(), many(fake_openai, 12))
+    assert all(r.ok for r in results)
+    assert 1 < fake_openai.max_in_flight  # once the first answered, the rest ran concurrently
+
+
+def test_a_transient_failure_is_still_retried_after_the_first_answer(
+    fake_openai: FakeOpenAI,
+) -> None:
+    fake_openai.faults = [None, "503", None]
+    client = fast_client()
+    first, second = (complete(client, r) for r in many(fake_openai, 2))
+    assert first.ok and second.ok and second.attempts == 2
+
+
+def test_bad_request_and_context_window_concern_one_call_only(fake_openai: FakeOpenAI) -> None:
+    fake_openai.fault_on = {"out 0": "400", "out 1": "400"}
+    client = fast_client()
+    results = run_many(client, many(fake_openai, 6))
+    assert [r.error_kind for r in results[:2]] == ["bad_request", "bad_request"]
+    assert all(r.ok for r in results[2:]) and fake_openai.calls == 6
+
+
+class FakeLitellmError(Exception):
+    def __init__(self, message: str, status_code: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+
+
+class ContextWindowExceededError(FakeLitellmError):
+    pass
+
+
+class NotFoundError(FakeLitellmError):
+    pass
+
+
+@pytest.mark.parametrize(
+    "exc, kind",
+    [
+        (
+            FakeLitellmError(
+                "OpenAIException - Missing credentials. Please pass an `api_key`", 500
+            ),
+            "credentials",
+        ),
+        (FakeLitellmError("Missing Anthropic API Key - A call is being made", 401), "credentials"),
+        (FakeLitellmError("Incorrect API key provided: sk-abc", 401), "auth"),
+        (FakeLitellmError("You do not have access to this project", 403), "permission"),
+        (NotFoundError("The model `gpt-9` does not exist", 404), "model_not_found"),
+        (
+            FakeLitellmError("LLM Provider NOT provided. You passed model=gpt4o", 400),
+            "model_not_found",
+        ),
+        (ContextWindowExceededError("too long", 400), "context_window"),
+        (
+            FakeLitellmError("This model's maximum context length is 8192 tokens", 400),
+            "context_window",
+        ),
+        (FakeLitellmError("Invalid value for temperature", 400), "bad_request"),
+        (FakeLitellmError("Internal error", 500), "server"),
+        (FakeLitellmError("Rate limit reached", 429), "rate_limit"),
+        (FakeLitellmError("Connection error.", 500), "connection"),
+        (asyncio.TimeoutError(), "timeout"),
+    ],
+)
+def test_classify_reads_type_status_and_message(exc: BaseException, kind: str) -> None:
+    failure = classify(exc)
+    assert failure.kind == kind
+    assert failure.transient == (kind in {"server", "rate_limit", "connection", "timeout"})
+    assert failure.model_fatal == (kind in {"credentials", "auth", "permission", "model_not_found"})

@@ -192,3 +192,99 @@ def test_init_refuses_to_overwrite_without_force(tmp_path, capsys):
     assert not (tmp_path / "prompts").exists()
     assert run_cli(scaffold, ["init", str(tmp_path), "--force"]) == 0
     assert existing.read_text() != "mine\n"
+
+
+# -- tool-call targets and multi-turn prompts (issue 13) -------------------------------------
+
+TOOL_SUITE = """\
+prompt: router
+model: openai/gpt-4o-mini
+params:
+  tools:
+    - type: function
+      function:
+        name: refund
+        parameters: {type: object, properties: {order_id: {type: string}}}
+versions:
+  v1:
+    messages:
+      - {role: system, content: Route the request.}
+      - {role: user, content: "Order {{ order }}?"}
+      - role: assistant
+        tool_calls: [{id: call_a, name: lookup_order, arguments: {order_id: "A-0"}}]
+      - {role: tool, tool_call_id: call_a, content: '{"status": "lost"}'}
+      - {role: user, content: "{{ message }}"}
+cases:
+  - id: refund-it
+    vars: {order: A-1, message: "Refund me, it never came."}
+    ideal: {tool_call: {name: refund, arguments: {order_id: A-1, reason: lost}}}
+  - id: thanks
+    vars: {order: A-2, message: "Thanks!"}
+    ideal: "You're welcome."
+  - id: unlabelled
+    vars: {order: A-3, message: "Hm."}
+"""
+
+
+def test_a_tool_call_target_is_exported_in_the_chat_fine_tuning_format(tmp_path):
+    from pytest_promptgate.spec import load_suite
+
+    path = tmp_path / "router.promptgate.yaml"
+    path.write_text(TOOL_SUITE, encoding="utf-8")
+    summary = export_finetune(load_suite(path), tmp_path / "data.jsonl")
+    assert (summary.written, summary.skipped_unlabelled) == (2, 1)
+    refund, thanks = read_jsonl(tmp_path / "data.jsonl")
+    last = refund["messages"][-1]
+    assert last["role"] == "assistant" and "content" not in last
+    (call,) = last["tool_calls"]
+    assert call["type"] == "function" and call["function"]["name"] == "refund"
+    assert json.loads(call["function"]["arguments"]) == {"order_id": "A-1", "reason": "lost"}
+    assert refund["tools"][0]["function"]["name"] == "refund"
+    roles = [m["role"] for m in refund["messages"]]
+    assert roles == ["system", "user", "assistant", "tool", "user", "assistant"]
+    assert refund["messages"][2]["tool_calls"][0]["function"]["name"] == "lookup_order"
+    assert refund["messages"][3]["tool_call_id"] == "call_a"
+    assert thanks["messages"][-1] == {"role": "assistant", "content": "You're welcome."}
+
+
+@pytest.mark.parametrize(
+    "ideal, found",
+    [
+        ("{tool_call: {arguments: {a: 1}}}", "needs `name`"),
+        ("{tool_call: {name: f}, extra: 1}", "extra"),
+        ("{tool_calls: []}", "is empty"),
+        ("{tool_call: {name: f, args: {}}}", "args"),
+    ],
+)
+def test_a_malformed_tool_call_ideal_is_a_load_error_at_its_line(tmp_path, ideal, found):
+    from pytest_promptgate.model import SuiteError
+    from pytest_promptgate.spec import load_suite
+
+    path = tmp_path / "bad.promptgate.yaml"
+    path.write_text(
+        f"prompt: p\nmodel: m\nuser: hi\ncases:\n  - id: a\n    ideal: {ideal}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(SuiteError) as info:
+        load_suite(path)
+    assert ":6" in str(info.value) and found in str(info.value)
+
+
+def test_validate_example_rejects_broken_tool_turns():
+    bad_call = {
+        "messages": [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "tool_calls": [{"function": {"name": "f", "arguments": {}}}]},
+        ]
+    }
+    with pytest.raises(PromptgateError, match="JSON-text arguments"):
+        finetune.validate_example(bad_call, None)
+    orphan_tool = {
+        "messages": [
+            {"role": "user", "content": "hi"},
+            {"role": "tool", "content": "x"},
+            {"role": "assistant", "content": "ok"},
+        ]
+    }
+    with pytest.raises(PromptgateError, match="tool_call_id"):
+        finetune.validate_example(orphan_tool, None)

@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from pytest_promptgate.gate import VersionRun, evaluate_prompt, history_records, overall
+from pytest_promptgate.gate import (
+    Iteration,
+    VersionRun,
+    decide,
+    evaluate_prompt,
+    history_records,
+    overall,
+)
 from pytest_promptgate.history import append_records, load_records
 from pytest_promptgate.model import (
     CONSIDER_FINE_TUNING,
@@ -25,6 +32,7 @@ from pytest_promptgate.model import (
     Suite,
     Version,
 )
+from pytest_promptgate.stats import two_proportion_p
 
 VERSION_KEYS = {
     "version",
@@ -45,7 +53,9 @@ VERSION_KEYS = {
     "latency_p95_ms",
     "failing_cases",
     "flaky_cases",
+    "error_cases",
     "samples",
+    "effective_n",
     "note",
     "comparison",
     "baseline",
@@ -68,6 +78,9 @@ ADVICE_KEYS = {
     "message",
     "window",
     "plateau_p_value",
+    "plateau_margin",
+    "plateau_upper_bound",
+    "cases_needed",
     "noise",
     "failing_patterns",
     "readiness",
@@ -460,3 +473,189 @@ def test_repeated_samples_report_flaky_cases_and_case_rates():
     assert version["rate"] == pytest.approx((16 + 2 / 3 + 2 / 3) / 20)
     assert entry["verdict"] == PASS
     assert "× 3 samples" in entry["reason"]
+
+
+# --- issue 12: a plateau needs positive evidence ----------------------------------------------
+
+
+def test_a_small_unproven_gain_is_too_few_cases_not_a_plateau():
+    # 20 cases, 60% -> 65% -> 70%: McNemar p = 0.5 used to read as a plateau (fine-tuning
+    # advised); the gain's upper bound is far above 15 points, so the data cannot tell.
+    suite = make_suite(n_cases=20, labels=("v1", "v2", "v3"))
+    versions = [
+        run("v1", set(range(8)), n_cases=20),
+        run("v2", set(range(7)), n_cases=20),
+        run("v3", set(range(6)), n_cases=20),
+    ]
+    entry = evaluate(suite, versions)
+    assert entry["verdict"] == FAIL
+    advice = entry["advice"]
+    assert advice["kind"] == "iterate" and advice["readiness"] is None
+    needed = advice["cases_needed"]
+    assert needed is not None and needed > 20
+    assert advice["plateau_margin"] == 0.15
+    assert advice["plateau_upper_bound"] >= 0.15
+    assert advice["plateau_p_value"] == pytest.approx(0.5)
+    assert advice["message"].startswith(
+        f"too few cases to tell a plateau from a 15-point gain: about {needed} cases would"
+    )
+
+
+def test_the_cases_it_names_would_show_the_plateau():
+    # The same proportions (60% / 65% / 70%, nested failures) on 5x the cases: a plateau once
+    # there are as many cases as the advice named.
+    small = evaluate(
+        make_suite(n_cases=20, labels=("v1", "v2", "v3")),
+        [run("v1", set(range(8)), 20), run("v2", set(range(7)), 20), run("v3", set(range(6)), 20)],
+    )
+    needed = small["advice"]["cases_needed"]
+    n = 20 * -(-needed // 20)  # the same proportions need a multiple of 20
+    scale = n // 20
+    large = evaluate(
+        make_suite(n_cases=n, labels=("v1", "v2", "v3")),
+        [
+            run("v1", set(range(8 * scale)), n),
+            run("v2", set(range(7 * scale)), n),
+            run("v3", set(range(6 * scale)), n),
+        ],
+    )
+    assert large["verdict"] == CONSIDER_FINE_TUNING
+    assert large["advice"]["plateau_upper_bound"] < 0.15
+
+
+def test_a_significant_gain_below_the_margin_is_still_a_plateau():
+    # 400 cases, 65% -> 72.5%: significant (McNemar p < 1e-8) but surely below 15 points.
+    suite = make_suite(n_cases=400, labels=("v1", "v2", "v3"))
+    versions = [
+        run("v1", set(range(140)), 400),
+        run("v2", set(range(125)), 400),
+        run("v3", set(range(110)), 400),
+    ]
+    entry = evaluate(suite, versions)
+    assert entry["verdict"] == CONSIDER_FINE_TUNING
+    assert entry["advice"]["plateau_p_value"] < 1e-8
+    assert entry["advice"]["plateau_upper_bound"] < 0.15
+
+
+def test_the_plateau_margin_is_a_setting():
+    suite = make_suite(n_cases=20, labels=("v1", "v2", "v3"))
+    versions = [
+        run("v1", set(range(8)), 20),
+        run("v2", set(range(7)), 20),
+        run("v3", set(range(6)), 20),
+    ]
+    assert evaluate(suite, versions)["verdict"] == FAIL
+    lenient = evaluate(suite, versions, plateau_margin=0.40)
+    assert lenient["verdict"] == CONSIDER_FINE_TUNING
+    assert "below 40" in lenient["reason"]
+    with pytest.raises(ValueError, match="plateau margin"):
+        evaluate(suite, versions, plateau_margin=15)
+
+
+def test_the_advice_explains_the_plateau_test():
+    suite = make_suite(labels=("v1", "v2", "v3"))
+    versions = [run("v1", set(range(12))), run("v2", set(range(11))), run("v3", set(range(10)))]
+    message = evaluate(suite, versions)["advice"]["message"]
+    assert "only when the data shows that no version of the window beat the first by 15" in message
+    assert "upper end of a 95% confidence range" in message
+
+
+def test_errored_cases_in_history_are_not_paired_as_passes(tmp_path):
+    # Issue 12: K = 2, 40 cases, 4 errors in v1. v2 fixes 8 cases and fails the 4 that errored.
+    # In one run McNemar pairs 36 cases: 8 fixed, 0 broken, p = 0.0078 (improving, FAIL).
+    # Split over two runs, the history record did not say which cases errored, so they paired
+    # as passes that v2 broke: 8 fixed, 4 broken, p = 0.39, and fine-tuning was advised.
+    errors = {36, 37, 38, 39}
+    v1 = run("v1", set(range(14)), errors=errors, content_hash="h1")
+    v2 = run("v2", set(range(8, 14)) | errors, content_hash="h2")
+    one_run = evaluate(make_suite(labels=("v1", "v2")), [v1, v2], finetune_after=2)
+    assert one_run["verdict"] == FAIL
+    assert one_run["advice"]["plateau_p_value"] == pytest.approx(2 / 2**8)
+
+    history_path = tmp_path / "history.jsonl"
+    first = evaluate(make_suite(labels=("v1",)), [v1], finetune_after=2)
+    append_records(history_path, history_records(first, {"v1": [r.case for r in v1.results]}, None))
+    history, _ = load_records(history_path)
+    assert history[0]["error_cases"] == ["c36", "c37", "c38", "c39"]
+    second = evaluate(make_suite(labels=("v2",)), [v2], history=history, finetune_after=2)
+    assert [it["source"] for it in second["iterations"]] == ["history", "run"]
+    assert second["verdict"] == FAIL
+    assert second["advice"]["plateau_p_value"] == pytest.approx(2 / 2**8)
+
+
+def test_history_records_keep_the_effective_n_of_repeated_samples():
+    def repeated(case_id: str, outcomes: tuple[bool, ...]) -> CaseResult:
+        samples = tuple(
+            SampleResult(i, CallResult(output="x"), (ExpectationResult("equals", ok),))
+            for i, ok in enumerate(outcomes)
+        )
+        return CaseResult(
+            prompt="triage", version="v1", case=case_id, model="m", messages=(), samples=samples
+        )
+
+    # Flaky cases (2 of 3 samples pass) look independent: worth more than one sample each.
+    results = tuple(repeated(f"c{i:02d}", (True, True, i % 2 == 0)) for i in range(40))
+    entry = evaluate(make_suite(), [VersionRun("v1", "m", "h1", results)])
+    version = entry["versions"][0]
+    assert version["effective_n"] > 40
+    records = history_records(entry, {"v1": [r.case for r in results]}, None)
+    assert records[0]["effective_n"] == pytest.approx(version["effective_n"])
+    assert records[0]["n"] == 40
+
+
+def test_unpaired_history_compares_on_the_recorded_effective_n():
+    # A record without case ids, from a `repeat: 3` run worth 120 samples: the two-proportion
+    # test weighs it as 120, not as its 40 cases.
+    suite = make_suite(labels=("v3",))
+    record = {
+        "schema": 1,
+        "prompt": "triage",
+        "model": "m",
+        "case_set_hash": None,
+        "n": 40,
+        "passed": 20,
+        "failed": 20,
+        "errors": 0,
+        "rate": 0.6,
+        "ci_low": 0.5,
+        "ci_high": 0.7,
+        "effective_n": 120.0,
+        "failing_cases": [f"c{i:02d}" for i in range(16)],
+    }
+    history = [
+        dict(record, version=f"v{k}", content_hash=f"old{k}", timestamp=f"2026-11-2{k}T10:00:00Z")
+        for k in (1, 2)
+    ]
+    entry = evaluate(suite, [run("v3", set(range(14)))], history=history)
+    assert entry["advice"]["plateau_p_value"] == pytest.approx(
+        two_proportion_p(0.6, 120.0, 26 / 40, 40.0)
+    )
+
+
+def test_a_passing_iteration_within_noise_is_not_a_regression():
+    # A plateau around 78%: v2 cleared 80% by one case. The drop to v3 (McNemar p = 1) is noise,
+    # not a regression (19.7% of such histories were told "the prompt regressed").
+    suite = make_suite(labels=("v1", "v2", "v3"))
+    versions = [run("v1", set(range(9))), run("v2", set(range(8))), run("v3", set(range(9)))]
+    entry = evaluate(suite, versions)
+    assert "regressed" not in entry["advice"]["message"]
+    assert entry["verdict"] == CONSIDER_FINE_TUNING
+
+
+def test_a_significant_drop_from_a_passing_iteration_is_a_regression():
+    suite = make_suite(labels=("v1", "v2", "v3"))
+    versions = [run("v1", {0, 1}), run("v2", set(range(10))), run("v3", set(range(10)))]
+    entry = evaluate(suite, versions)  # v1 95% -> v3 75%: 8 broken, 0 fixed, p = 0.0078
+    assert entry["verdict"] == FAIL
+    assert "the prompt regressed" in entry["advice"]["message"]
+    assert "v1, p=0.0078" in entry["advice"]["message"]
+
+
+def test_decide_is_the_verdict_on_plain_iterations():
+    first = Iteration.measured("v1", passing=[f"c{i}" for i in range(30)], failing=["x"] * 0)
+    assert decide([first], threshold=0.8).verdict == PASS
+    failing = Iteration.measured(
+        "v1", passing=[f"c{i}" for i in range(12)], failing=[f"c{i}" for i in range(12, 20)]
+    )
+    decision = decide([failing], threshold=0.8)
+    assert (decision.verdict, decision.finding) == (FAIL, "too-few-iterations")

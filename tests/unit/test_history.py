@@ -213,3 +213,28 @@ def test_history_command_on_an_empty_history(tmp_path, capsys):
     args = parser.parse_args(["history", "--history", str(tmp_path / "none.jsonl")])
     assert args.func(args) == 0
     assert "no history" in capsys.readouterr().out
+
+
+def test_records_keep_errored_case_ids_and_the_effective_n():
+    made = record()  # written without them: none errored, effective n = n
+    assert made["error_cases"] == [] and made["effective_n"] == 3.0
+    kept = make_record(
+        prompt="p",
+        version="v1",
+        content_hash="h1",
+        model="m",
+        case_ids=["a", "b", "c", "d"],
+        n=3,
+        passed=2,
+        failed=1,
+        errors=1,
+        rate=2 / 3,
+        ci_low=0.2,
+        ci_high=0.9,
+        failing_cases=["c"],
+        cost_usd=None,
+        git_commit=None,
+        error_cases=["d"],
+        effective_n=7.25,
+    )
+    assert kept["error_cases"] == ["d"] and kept["effective_n"] == 7.25

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import random
+from statistics import NormalDist
 
 import pytest
 from hypothesis import given
@@ -10,9 +12,15 @@ from hypothesis import strategies as st
 
 from pytest_promptgate.model import CallResult, CaseResult, ExpectationResult, SampleResult
 from pytest_promptgate.stats import (
+    Z95,
+    Z95_ONE_SIDED,
+    binomial_half_cdf,
     cases_needed,
+    cases_to_bound,
     effective_sample_size,
+    independent_difference_interval,
     mcnemar_exact,
+    paired_difference_interval,
     percentile,
     two_proportion_p,
     version_stats,
@@ -237,3 +245,110 @@ def test_wilson_interval_is_ordered_inside_unit_and_contains_the_rate(n, data):
     successes = data.draw(st.integers(min_value=0, max_value=n))
     low, high = wilson(successes, n)
     assert 0.0 <= low <= successes / n <= high <= 1.0
+
+
+# --- issue 12: exact z, McNemar at any size, Newcombe intervals, statsmodels agreement -------
+
+
+def test_z95_is_the_exact_normal_quantile():
+    assert Z95 == NormalDist().inv_cdf(0.975)
+    assert abs(Z95 - 1.959964) > 1e-8  # the rounded constant it replaces was 1.5e-8 off
+
+
+def test_mcnemar_exact_handles_a_thousand_and_more_discordant_pairs():
+    # The old code raised OverflowError from 1,024 discordant pairs on (2.0 * tail / 2**n).
+    assert mcnemar_exact(0, 1024) == 2.0 * 0.5**1024
+    assert mcnemar_exact(5000, 5000) == 1.0
+    assert mcnemar_exact(0, 10_000) == 0.0  # 2**-9999 is below the smallest float
+    assert 0.0 < mcnemar_exact(4900, 5100) < 0.05
+
+
+def test_binomial_half_cdf_is_exact_on_small_counts():
+    for n in range(0, 30):
+        for k in range(-1, n + 1):
+            exact = sum(math.comb(n, i) for i in range(k + 1)) / 2**n
+            assert binomial_half_cdf(k, n) == pytest.approx(exact, rel=1e-14, abs=1e-300)
+
+
+def test_newcombe_paired_interval_matches_the_published_example():
+    # Fagerland, Lydersen & Laake, "Statistical Analysis of Contingency Tables", ch. 8: complete
+    # response before/after consolidation (Cavo et al. 2012), n = [[59, 6], [16, 80]]:
+    # Newcombe square-and-add estimate -0.0621 (95% CI -0.1186 to -0.0046) for first - later.
+    low, high = paired_difference_interval(59, 6, 16, 80)
+    assert (round(low, 4), round(high, 4)) == (0.0046, 0.1186)  # later - first: mirrored
+
+
+def test_paired_interval_is_narrower_than_unpaired_when_outcomes_agree():
+    paired = paired_difference_interval(28, 0, 2, 10)  # 70% -> 75%, same failures
+    unpaired = independent_difference_interval(30, 40, 28, 40)
+    assert paired is not None and unpaired is not None
+    assert paired[0] <= 0.05 <= paired[1]
+    assert paired[1] - paired[0] < unpaired[1] - unpaired[0]
+    assert paired_difference_interval(0, 0, 0, 0) is None
+
+
+def test_cases_to_bound_names_the_first_size_that_bounds_the_gain():
+    cells = (10, 1, 3, 6)  # 20 cases, +10 points observed
+
+    def upper_at(scale: float) -> float:
+        interval = paired_difference_interval(*(c * scale for c in cells), Z95_ONE_SIDED)
+        assert interval is not None
+        return interval[1]
+
+    needed = cases_to_bound(upper_at, 20, 0.15)
+    assert needed is not None and needed > 20
+    assert upper_at(needed / 20) < 0.15 <= upper_at((needed - 1) / 20)
+    # A gain observed at the margin or above can never be bounded below it.
+    assert cases_to_bound(upper_at, 20, 0.10) is None
+
+
+def test_width_note_counts_cases_not_samples_with_repeats():
+    plain = width_note(0.7, 0.481, 0.8545, 0.8, 20)
+    repeated = width_note(0.7, 0.52, 0.83, 0.8, 20, effective_n=40.0)  # each case worth 2
+    needed = cases_needed(0.7, 0.8)
+    assert plain is not None and repeated is not None
+    assert f"about {needed} cases would" in plain
+    assert f"about {math.ceil(needed / 2)} cases would" in repeated
+
+
+WILSON_GRID = [
+    (s, n)
+    for n in (1, 2, 3, 7, 20, 37, 100, 263, 1000, 2500, 5000)
+    for s in sorted({0, 1, n // 7, n // 3, n // 2, (4 * n) // 5, n - 1, n})
+    if 0 <= s <= n
+]
+MCNEMAR_GRID = [
+    (b, c)
+    for total in (1, 2, 5, 10, 40, 100, 333, 1000, 2000, 5000)
+    for b in sorted({0, 1, total // 10, total // 3, total // 2 - 1, total // 2})
+    if 0 <= b <= total
+    for c in (total - b,)
+]
+
+
+def test_wilson_agrees_with_statsmodels_to_1e_12():
+    proportion = pytest.importorskip("statsmodels.stats.proportion")
+    for s, n in WILSON_GRID:
+        ours = wilson(s, n)
+        theirs = proportion.proportion_confint(s, n, alpha=0.05, method="wilson")
+        assert ours is not None
+        assert abs(ours[0] - theirs[0]) <= 1e-12 and abs(ours[1] - theirs[1]) <= 1e-12, (s, n)
+
+
+def test_exact_mcnemar_agrees_with_statsmodels_to_1e_12():
+    tables = pytest.importorskip("statsmodels.stats.contingency_tables")
+    for b, c in MCNEMAR_GRID:
+        theirs = tables.mcnemar([[0, b], [c, 0]], exact=True).pvalue
+        assert abs(mcnemar_exact(b, c) - theirs) <= 1e-12, (b, c)
+        assert abs(mcnemar_exact(c, b) - theirs) <= 1e-12, (c, b)
+
+
+def test_unpaired_newcombe_agrees_with_statsmodels_to_1e_12():
+    proportion = pytest.importorskip("statsmodels.stats.proportion")
+    for later, first, n in ((30, 20, 40), (0, 5, 20), (20, 20, 20), (331, 280, 500), (1, 0, 7)):
+        ours = independent_difference_interval(later, n, first, n)
+        theirs = proportion.confint_proportions_2indep(
+            later, n, first, n, method="newcomb", compare="diff"
+        )
+        assert ours is not None
+        assert abs(ours[0] - theirs[0]) <= 1e-12 and abs(ours[1] - theirs[1]) <= 1e-12

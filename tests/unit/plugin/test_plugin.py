@@ -355,7 +355,9 @@ def test_no_suites_means_no_engine_import(pytester):
         """
         import sys, pytest
         rc = pytest.main(["-q", "-p", "no:cacheprovider"])
-        heavy = [m for m in ("litellm", "jinja2", "pytest_promptgate.plugin.session", "pytest_promptgate.runner") if m in sys.modules]
+        engine = ("litellm", "jinja2", "yaml", "pytest_promptgate.api", "pytest_promptgate.runner",
+                  "pytest_promptgate.spec", "pytest_promptgate.plugin.collect", "pytest_promptgate.plugin.calls")
+        heavy = [m for m in engine if m in sys.modules]
         print("HEAVY:", heavy)
         sys.exit(rc)
         """

@@ -17,8 +17,8 @@ from helpers.sample_report import (
 from pytest_promptgate.model import PromptgateError
 from pytest_promptgate.report import cli as report_cli
 from pytest_promptgate.report.baseline import apply_baseline
-from pytest_promptgate.report.escape import fence, md_text, strip_control, truncate
 from pytest_promptgate.report.markdown import REPORT_MARKER, render_markdown
+from pytest_promptgate.textsafe import fence, md_text, strip_control, truncate
 
 
 def outside_fences(markdown: str) -> list[str]:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from pytest_promptgate.testing import openai_server
 from pytest_promptgate.testing.openai_server import FAULT_KINDS, FakeOpenAI
 
 
@@ -74,7 +75,7 @@ def test_records_every_request(fake_openai: FakeOpenAI) -> None:
 
 
 def test_unknown_path_is_404_and_not_counted(fake_openai: FakeOpenAI) -> None:
-    response, _, conn = post(fake_openai, "x", path="/v1/embeddings")
+    response, _, conn = post(fake_openai, "x", path="/v1/audio/speech")  # embeddings exist now
     conn.close()
     assert response.status == 404
     assert fake_openai.calls == 0
@@ -188,6 +189,49 @@ def test_serves_many_connections_at_once() -> None:
             thread.join()
         assert server.calls == 32
         assert server.max_in_flight >= 16
+
+
+def test_accepted_connections_set_tcp_nodelay(fake_openai: FakeOpenAI) -> None:
+    # Without TCP_NODELAY a small reply can wait ~40 ms for the client's delayed ACK (Nagle),
+    # and every benchmark figure would carry that stall.
+    response, _, conn = post(fake_openai, "x")  # keep-alive: the connection stays open
+    try:
+        assert response.status == 200
+        (accepted,) = fake_openai.open_connections
+        assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    finally:
+        conn.close()
+
+
+def test_each_reply_is_one_write(fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Status line, headers and body in one send: split writes are what Nagle holds back.
+    writes: list[bytes] = []
+    setup = openai_server._Handler.setup
+
+    class CountingWriter:
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        def write(self, data: bytes) -> int:
+            writes.append(bytes(data))
+            return self.inner.write(data)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.inner, name)
+
+    def counting_setup(handler: Any) -> None:
+        setup(handler)
+        handler.wfile = CountingWriter(handler.wfile)
+
+    monkeypatch.setattr(openai_server._Handler, "setup", counting_setup)
+    for fault in (None, "429"):
+        writes.clear()
+        fake_openai.faults = [fault]
+        response, raw, conn = post(fake_openai, "x")
+        conn.close()
+        assert len(writes) == 1
+        assert writes[0].startswith(f"HTTP/1.1 {response.status} ".encode())
+        assert writes[0].endswith(raw)
 
 
 def test_cli_serves_until_terminated() -> None:
