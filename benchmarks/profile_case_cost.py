@@ -48,7 +48,7 @@ import sys
 import sysconfig
 import tempfile
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -63,6 +63,7 @@ ALL_PARTS = ("cpu", "pyspy", "yappi", "probes", "freeze", "rounds", "callpool", 
 DEFAULT_PARTS = ("cpu", "pyspy", "yappi", "probes")
 CONCURRENCY = 16
 PYSPY_RATE = 250
+PROBE_MODES = ("litellm", "litellm-priced", "litellm-registered-0", "litellm-zero-price", "client")
 
 
 # -- running the (b) workload ---------------------------------------------------------------
@@ -392,6 +393,9 @@ litellm = import_litellm()
 if mode == "litellm-priced":
     litellm.register_model({"openai/bench": {"input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6,
                                              "litellm_provider": "openai", "mode": "chat"}})
+if mode == "litellm-registered-0":  # an unpriced model registered once with price 0
+    litellm.register_model({"openai/bench": {"input_cost_per_token": 0.0, "output_cost_per_token": 0.0,
+                                             "litellm_provider": "openai", "mode": "chat"}})
 extra = {"input_cost_per_token": 0.0, "output_cost_per_token": 0.0} if mode == "litellm-zero-price" else {}
 c1 = cpu()
 template = "Summarize the ticket about topic-{i} in one line.\nreply: Summary of topic-{i}: item {i} is fine."
@@ -547,12 +551,18 @@ def part_yappi(work: Workload, loop_cpu_s: float) -> dict[str, Any]:
     return summary
 
 
-def part_probes(server: wl.TimedServer, scratch: Path, calls: int, runs: int) -> dict[str, Any]:
+def part_probes(
+    server: wl.TimedServer, scratch: Path, calls: int, runs: int, modes: Sequence[str] = PROBE_MODES
+) -> dict[str, Any]:
+    """Each probe mode ``runs`` times, interleaved (round-robin), medians."""
     found: dict[str, Any] = {}
-    for mode in ("litellm", "litellm-priced", "litellm-zero-price", "client"):
-        probes = [p for p in (run_probe(server, mode, calls) for _ in range(runs)) if p]
-        if not probes:
-            continue
+    collected: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for _ in range(runs):
+        for mode in modes:
+            probe = run_probe(server, mode, calls)
+            if probe:
+                collected[mode].append(probe)
+    for mode, probes in collected.items():
         found[mode] = {
             "cpu_ms_per_call": statistics.median(p["cpu_ms_per_call"] for p in probes),
             "import_cpu_s": statistics.median(p["import_cpu_s"] for p in probes),
@@ -574,6 +584,7 @@ def part_probes(server: wl.TimedServer, scratch: Path, calls: int, runs: int) ->
                 "litellm": "litellm.acompletion, unpriced model",
                 "litellm-priced": "litellm.acompletion, price registered",
                 "litellm-zero-price": "litellm.acompletion, per-call price 0",
+                "litellm-registered-0": "litellm.acompletion, registered once with price 0",
                 "client": "ModelClient.complete + Throttle (unpriced)",
             }[mode],  # fmt: skip
             f"{f['cpu_ms_per_call']:.2f} ms CPU per call (runs {f['samples_ms']}), import {f['import_cpu_s']:.2f} s, "
@@ -754,6 +765,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--cases", type=int, default=1000, help="cases per version (default 1000)")
     parser.add_argument("--runs", type=int, default=3, help="repeats for medians (default 3)")
+    parser.add_argument(
+        "--probe-modes",
+        default=",".join(PROBE_MODES),
+        help=f"probes to run in part probes, from {','.join(PROBE_MODES)}",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write every figure here")
     parser.add_argument("--keep", action="store_true", help="keep the run directories")
     args = parser.parse_args(argv)
@@ -788,7 +804,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 work, args.runs, found.get("cpu", {}).get("median") if "cpu" in found else None
             )
         if "probes" in parts:
-            found["probes"] = part_probes(server, scratch, work.items, args.runs)
+            modes = [m.strip() for m in args.probe_modes.split(",") if m.strip()]
+            found["probes"] = part_probes(server, scratch, work.items, args.runs, modes)
         if "rounds" in parts:
             found["rounds"] = part_rounds(work, server, scratch, args.runs)
         if "callpool" in parts:

@@ -9,12 +9,18 @@
 
 Every assumption can be overridden in the suite's ``finetune:`` mapping; the output says
 which values are defaults.
+
+Before fine-tuning, a stronger model is the cheaper thing to try (issue 13): when the window
+of a CONSIDER FINE-TUNING verdict ran on one model only, the advice names that model's
+stronger sibling (``STRONGER_MODEL``) and, when a ``usage:`` is given, its price per call from
+litellm's price map for the current version's average tokens.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pytest_promptgate.model import Case, Suite
@@ -30,6 +36,38 @@ DEFAULT_ASSUMPTIONS: dict[str, Any] = {
 
 # A suite is treated as classification when its targets are few distinct values.
 MAX_CLASSIFICATION_LABELS = 20
+
+# The next size up within a provider's family, keyed by the model name without its provider
+# prefix and without a date or "-latest" suffix. A model not listed gets no named suggestion.
+STRONGER_MODEL: dict[str, str] = {
+    # OpenAI
+    "gpt-3.5-turbo": "gpt-4o",
+    "gpt-4o-mini": "gpt-4o",
+    "gpt-4.1-nano": "gpt-4.1-mini",
+    "gpt-4.1-mini": "gpt-4.1",
+    "gpt-5-nano": "gpt-5-mini",
+    "gpt-5-mini": "gpt-5",
+    "o3-mini": "o3",
+    "o4-mini": "o3",
+    # Anthropic
+    "claude-3-haiku": "claude-3-5-sonnet-latest",
+    "claude-3-5-haiku": "claude-3-5-sonnet-latest",
+    "claude-3-5-sonnet": "claude-3-7-sonnet-latest",
+    "claude-haiku-4-5": "claude-sonnet-4-5",
+    "claude-sonnet-4": "claude-opus-4-1",
+    "claude-sonnet-4-5": "claude-opus-4-1",
+    # Google
+    "gemini-1.5-flash": "gemini-1.5-pro",
+    "gemini-2.0-flash-lite": "gemini-2.0-flash",
+    "gemini-2.0-flash": "gemini-2.5-pro",
+    "gemini-2.5-flash-lite": "gemini-2.5-flash",
+    "gemini-2.5-flash": "gemini-2.5-pro",
+    # Mistral
+    "mistral-small": "mistral-large-latest",
+    "mistral-medium": "mistral-large-latest",
+}
+_MODEL_SUFFIX = re.compile(r"-(?:\d{8}|\d{4}-\d{2}-\d{2}|latest)$")
+TRY_MODEL_SENTENCE = "before fine-tuning, try a stronger model as the next version"
 
 
 def target_output(case: Case) -> str | None:
@@ -222,6 +260,103 @@ def finetune_summary(ready: Mapping[str, Any], cost: Mapping[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def stronger_model(model: str | None) -> str | None:
+    """The next size up of ``model`` in its family (``STRONGER_MODEL``), keeping its provider
+    prefix (``openai/gpt-4o-mini`` → ``openai/gpt-4o``); None when the model is not listed."""
+    if not model:
+        return None
+    prefix, _, name = model.rpartition("/")
+    base = _MODEL_SUFFIX.sub("", name.strip().lower())
+    stronger = STRONGER_MODEL.get(base)
+    if stronger is None:
+        return None
+    return f"{prefix}/{stronger}" if prefix else stronger
+
+
+def price_per_call(model: str, prompt_tokens: float, completion_tokens: float) -> float | None:
+    """The price of one call of ``model`` for these tokens, from litellm's price map; None when
+    the map does not know the model (or prices it at 0) or the tokens are unknown."""
+    if prompt_tokens + completion_tokens <= 0:
+        return None
+    from pytest_promptgate.client import import_litellm
+
+    costs = import_litellm().model_cost
+    entry = costs.get(model) or costs.get(model.rpartition("/")[2])
+    if not isinstance(entry, Mapping):
+        return None
+    input_price = entry.get("input_cost_per_token")
+    output_price = entry.get("output_cost_per_token")
+    if not isinstance(input_price, (int, float)) or not isinstance(output_price, (int, float)):
+        return None
+    price = float(input_price) * prompt_tokens + float(output_price) * completion_tokens
+    return price if price > 0 else None
+
+
+def try_stronger_model(
+    suite: Suite,
+    *,
+    current_model: str | None,
+    window_models: Sequence[str],
+    tokens_per_call: tuple[float, float] | None,
+) -> dict[str, Any] | None:
+    """The ``try_model`` object of the advice, or None when the window already tried another
+    model (two distinct models among ``window_models``; an unknown model, "", does not count).
+
+    ``model`` is the stronger sibling of ``current_model`` (None when none is listed);
+    ``cost_per_call_usd`` and ``monthly_usd`` are filled only when the suite gives a
+    ``usage:`` and litellm's price map knows the model (litellm is imported only then).
+    ``tokens_per_call`` is the current version's average (prompt, completion) tokens.
+    """
+    if len({model for model in window_models if model}) > 1:
+        return None
+    model = stronger_model(current_model)
+    calls_per_month = dict(suite.usage or {}).get("calls_per_month")
+    cost_per_call = monthly = None
+    if model is not None and calls_per_month is not None and tokens_per_call is not None:
+        cost_per_call = price_per_call(model, *tokens_per_call)
+        if cost_per_call is not None:
+            monthly = round(cost_per_call * float(calls_per_month), 6)
+            cost_per_call = round(cost_per_call, 12)
+    return {
+        "model": model,
+        "cost_per_call_usd": cost_per_call,
+        "monthly_usd": monthly,
+    }
+
+
+def _usd(value: float) -> str:
+    """A positive price readable at any size: $1,234.50, $0.42, $0.0031, $0.000038."""
+    if value >= 1:
+        return f"${value:,.2f}"
+    decimals = max(2, 1 - math.floor(math.log10(value)))
+    return f"${value:.{decimals}f}"
+
+
+def try_model_sentence(
+    try_model: Mapping[str, Any], *, usage_given: bool, current_cost_per_call: float | None
+) -> str:
+    """The advice line about a stronger model; a price only when one is known, and "unknown"
+    when a ``usage:`` asked for one that litellm's price map does not have."""
+    head = TRY_MODEL_SENTENCE[0].upper() + TRY_MODEL_SENTENCE[1:]
+    model = try_model.get("model")
+    if not model:
+        return f"{head} (a version under versions: may set its own model)"
+    sentence = f"{head}: {model}"
+    cost, monthly = try_model.get("cost_per_call_usd"), try_model.get("monthly_usd")
+    if cost:
+        details = [f"about {_usd(cost)} per call"]
+        if current_cost_per_call:
+            details[0] += f" against {_usd(current_cost_per_call)} now"
+        if monthly:
+            details.append(f"{_usd(monthly)} a month at the suite's usage")
+        sentence += f" ({', '.join(details)})"
+    elif usage_given:
+        sentence += (
+            " (its price per call is unknown: not in litellm's price map, or no tokens counted)"
+        )
+    return sentence
+
+
 def build_advice(
     *,
     kind: str,
@@ -236,6 +371,9 @@ def build_advice(
     suite: Suite | None = None,
     file: str | None = None,
     cost_per_call_usd: float | None = None,
+    current_model: str | None = None,
+    window_models: Sequence[str] = (),
+    tokens_per_call: tuple[float, float] | None = None,
 ) -> dict[str, Any]:
     """The ``advice`` object of the JSON report (docs/ARCHITECTURE.md).
 
@@ -244,14 +382,30 @@ def build_advice(
     ``plateau_p_value`` (best vs first iteration), ``plateau_margin`` (δ),
     ``plateau_upper_bound`` (the largest one-sided 95% upper bound of a gain over the first
     iteration; a plateau needs it below δ) and ``cases_needed`` (when the cases were too few
-    to tell a plateau from a δ gain: about how many would).
+    to tell a plateau from a δ gain: about how many would). ``try_model`` (fine-tuning advice
+    only): the stronger model to try first (``try_stronger_model``, from ``current_model``,
+    the models of the window and the current version's average tokens per call), or None.
     """
-    ready = cost = command = None
+    ready = cost = command = try_model = None
     if kind == "consider-fine-tuning" and suite is not None:
         ready = readiness(suite)
         cost = cost_of_ownership(suite, cost_per_call_usd)
         command = export_command(file or str(suite.file), suite.prompt)
         message = f"{message}. {finetune_summary(ready, cost)}"
+        found = try_stronger_model(
+            suite,
+            current_model=current_model,
+            window_models=window_models,
+            tokens_per_call=tokens_per_call,
+        )
+        if found is not None:
+            sentence = try_model_sentence(
+                found,
+                usage_given=cost["calls_per_month"] is not None,
+                current_cost_per_call=cost_per_call_usd,
+            )
+            message = f"{message}. {sentence}"
+            try_model = found
     return {
         "kind": kind,
         "message": message,
@@ -265,4 +419,5 @@ def build_advice(
         "readiness": ready,
         "cost": cost,
         "export_command": command,
+        "try_model": try_model,
     }

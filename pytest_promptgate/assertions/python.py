@@ -3,13 +3,17 @@
 What belongs here: importing and calling user code as a check. The function is imported with
 the suite's directory and the rootdir on ``sys.path`` (a ``file.py`` path is relative to the
 suite) and called as ``fn(output, context)`` with context ``{vars, messages, model, config,
-call}``. A value ``{function: ..., threshold: 0.7, config: {...}}`` sets the pass mark of a
-returned score. Sync checks run on the event loop, so they must be quick (or ``async``). An
-import problem or an exception is a failed check that fails even when negated.
+call}``; ``call`` holds ``cost_usd, latency_ms, prompt_tokens, completion_tokens, cached,
+tool_calls`` (``[{id, name, arguments, raw_arguments}]``), ``finish_reason`` and
+``structured`` (copies: a check cannot change what the next check sees). A value
+``{function: ..., threshold: 0.7, config: {...}}`` sets the pass mark of a returned score.
+Sync checks run on the event loop, so they must be quick (or ``async``). An import problem or
+an exception is a failed check that fails even when negated.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import importlib
 import importlib.util
@@ -30,7 +34,7 @@ from pytest_promptgate.assertions.registry import (
     to_outcome,
 )
 from pytest_promptgate.assertions.values import describe_exception, is_number
-from pytest_promptgate.model import ProviderFailure
+from pytest_promptgate.model import ProviderFailure, tool_call_to_dict
 
 _MODULE_REF = re.compile(
     r"^(?P<module>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*):(?P<function>[A-Za-z_]\w*)$"
@@ -175,6 +179,10 @@ async def check_python(output: str, value: Any, ctx: CheckContext) -> CheckOutco
             "prompt_tokens": ctx.call.prompt_tokens,
             "completion_tokens": ctx.call.completion_tokens,
             "cached": ctx.call.cached,
+            # What the model returned besides text (issue 13), as JSON-able copies.
+            "tool_calls": copy.deepcopy([tool_call_to_dict(t) for t in ctx.call.tool_calls]),
+            "finish_reason": ctx.call.finish_reason,
+            "structured": copy.deepcopy(ctx.call.structured),
         },
     }
     try:

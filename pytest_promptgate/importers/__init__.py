@@ -1,7 +1,8 @@
 """Importers: other tools' test configurations become pytest-promptgate suites.
 
-Each importer is a module whose ``add_cli(subparsers)`` registers ``promptgate import <tool>``
-(``pytest_promptgate.cli`` lists the modules); ``promptfoo`` is the first.
+Each importer is a module (or package) whose ``add_cli(subparsers)`` registers
+``promptgate import <tool>`` (``pytest_promptgate.cli`` lists the modules); ``promptfoo`` is the
+first.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pytest_promptgate.advisor import try_model_sentence
 from pytest_promptgate.model import CONSIDER_FINE_TUNING, PASS, RETHINK
 from pytest_promptgate.textsafe import one_line, pct
 from pytest_promptgate.toolcalls import format_tool_calls
@@ -145,4 +146,11 @@ def _advice_lines(advice: Mapping[str, Any]) -> list[str]:
             )
     if advice.get("export_command"):
         lines.append(f"  export: {advice['export_command']}")
+    if advice.get("try_model"):  # the advice message is clipped above; this line is not
+        sentence = try_model_sentence(
+            advice["try_model"],
+            usage_given=(cost or {}).get("calls_per_month") is not None,
+            current_cost_per_call=(cost or {}).get("cost_per_call_usd"),
+        )
+        lines.append(f"  try first: {one_line(sentence, 300)}")
     return lines

@@ -81,7 +81,11 @@ PLATEAU = [replies_failing(range(16)), replies_failing(range(15)), replies_faili
 
 
 def test_plateau_over_three_versions_advises_fine_tuning_with_evidence(pytester, fake_openai):
-    pytester.makefile(".promptgate.yaml", triage=multi_version_suite(fake_openai.base_url, PLATEAU))
+    # A real model name (served by the loopback server) so the advice can name a stronger one.
+    suite = multi_version_suite(fake_openai.base_url, PLATEAU)
+    pytester.makefile(
+        ".promptgate.yaml", triage=suite.replace("openai/fake-model", "openai/gpt-4o-mini")
+    )
     result = run(pytester, "--promptgate-report", "report.json", "--promptgate-no-history")
 
     assert result.ret == 1, result.stdout.str()
@@ -93,6 +97,8 @@ def test_plateau_over_three_versions_advises_fine_tuning_with_evidence(pytester,
             "*data: 40 labelled case(s)*minimum 100, ideal 500: insufficient",
             "*cost: prompt path $*, fine-tune path $*(defaults: *training_cost_usd*",
             "*export: promptgate export-finetune triage.promptgate.yaml -o *.jsonl",
+            "*try first: Before fine-tuning, try a stronger model as the next version: "
+            "openai/gpt-4o (about $* per call against $* now, $* a month at the suite's usage)",
         ]
     )
     assert fake_openai.calls == 3 * N_CASES
@@ -125,6 +131,12 @@ def test_plateau_over_three_versions_advises_fine_tuning_with_evidence(pytester,
     # Cases that fail in every iteration are the systematic pattern.
     patterns = {p["case"]: (p["failed_in"], p["of"]) for p in advice["failing_patterns"]}
     assert patterns["case-00"] == (3, 3)
+    # Every iteration ran on gpt-4o-mini: try gpt-4o first, priced from litellm's price map.
+    try_model = advice["try_model"]
+    assert try_model["model"] == "openai/gpt-4o"
+    assert try_model["cost_per_call_usd"] > 0
+    assert try_model["monthly_usd"] == pytest.approx(try_model["cost_per_call_usd"] * 10000)
+    assert "try a stronger model as the next version: openai/gpt-4o (about $" in advice["message"]
 
 
 def test_finetune_flag_keeps_verdict_and_evidence_but_exits_0(pytester, fake_openai):

@@ -172,7 +172,7 @@ def test_sigint_halfway_stops_promptly_keeps_finished_calls_and_leaves_files_who
     assert proc.returncode == pytest.ExitCode.INTERRUPTED, out + err
     # No new call after the signal, beyond those already on their way (1 s of calls at most).
     assert calls_when_stopped <= calls_at_signal + 40, (calls_at_signal, calls_when_stopped)
-    assert "Traceback" not in out + err
+    assert "Traceback" not in out + err, out + err
     assert "damaged history line" not in out
 
     # It says what finished: the promptgate summary of the finished cases.

@@ -10,8 +10,10 @@ from pytest_promptgate.advisor import (
     build_advice,
     cost_of_ownership,
     readiness,
+    stronger_model,
     target_output,
 )
+from pytest_promptgate.client import import_litellm
 from pytest_promptgate.model import Case, Expectation, Suite
 
 
@@ -133,3 +135,88 @@ def test_advice_carries_the_plateau_evidence():
     assert advice["cases_needed"] == 180
     bare = build_advice(kind="rethink", message="rethink")
     assert bare["plateau_margin"] is None and bare["cases_needed"] is None
+
+
+@pytest.mark.parametrize(
+    ("model", "stronger"),
+    [
+        ("openai/gpt-4o-mini", "openai/gpt-4o"),
+        ("gpt-4o-mini-2024-07-18", "gpt-4o"),
+        ("anthropic/claude-3-5-haiku-20241022", "anthropic/claude-3-5-sonnet-latest"),
+        ("gemini/gemini-2.5-flash", "gemini/gemini-2.5-pro"),
+        ("openai/gpt-4o", None),  # the top of its family: no named model
+        ("local/qwen2.5-0.5b-instruct", None),
+        ("", None),
+    ],
+)
+def test_stronger_model_is_the_next_size_up_in_the_family(model, stronger):
+    assert stronger_model(model) == stronger
+
+
+def fine_tuning_advice(window_models: list[str], **fields: object) -> dict:
+    return build_advice(
+        kind="consider-fine-tuning",
+        message="consider fine-tuning",
+        suite=suite([case("a", Expectation("equals", "x"))], **fields),
+        file="p.promptgate.yaml",
+        cost_per_call_usd=0.0002,
+        current_model=window_models[-1],
+        window_models=window_models,
+        tokens_per_call=(1000.0, 100.0),
+    )
+
+
+def try_line(advice: dict) -> str:
+    (_, line) = advice["message"].split("Before fine-tuning, try a stronger model")
+    return line
+
+
+def test_a_window_on_one_model_suggests_a_stronger_one_priced_from_litellm():
+    advice = fine_tuning_advice(["openai/gpt-4o-mini"] * 3, usage={"calls_per_month": 100_000})
+    prices = import_litellm().model_cost["gpt-4o"]
+    per_call = prices["input_cost_per_token"] * 1000 + prices["output_cost_per_token"] * 100
+    assert advice["try_model"] == {
+        "model": "openai/gpt-4o",
+        "cost_per_call_usd": pytest.approx(per_call),
+        "monthly_usd": pytest.approx(per_call * 100_000),
+    }
+    line = try_line(advice)
+    assert line.startswith(" as the next version: openai/gpt-4o (about $")
+    assert "per call against $0.00020 now" in line
+    assert f"${per_call * 100_000:,.2f} a month" in line
+
+
+def test_a_window_that_tried_two_models_gets_no_suggestion():
+    advice = fine_tuning_advice(
+        ["openai/gpt-4o-mini", "openai/gpt-4o", "openai/gpt-4o"],
+        usage={"calls_per_month": 100_000},
+    )
+    assert advice["try_model"] is None
+    assert "stronger model" not in advice["message"]
+    # an unknown model ("", an old history record) is not "another model"
+    assert fine_tuning_advice(["", "openai/gpt-4o-mini"])["try_model"] is not None
+
+
+def test_an_unknown_price_is_said_never_printed_as_zero(monkeypatch):
+    costs = import_litellm().model_cost
+    monkeypatch.delitem(costs, "gpt-4o", raising=False)
+    monkeypatch.delitem(costs, "openai/gpt-4o", raising=False)
+    advice = fine_tuning_advice(["openai/gpt-4o-mini"] * 3, usage={"calls_per_month": 100_000})
+    assert advice["try_model"] == {
+        "model": "openai/gpt-4o",
+        "cost_per_call_usd": None,
+        "monthly_usd": None,
+    }
+    line = try_line(advice)
+    assert "$" not in line and "price per call is unknown" in line
+
+
+def test_no_usage_or_no_known_sibling_gives_the_sentence_without_a_price():
+    unpriced = fine_tuning_advice(["openai/gpt-4o-mini"] * 3)  # no usage: no price looked up
+    assert unpriced["try_model"]["model"] == "openai/gpt-4o"
+    assert unpriced["try_model"]["cost_per_call_usd"] is None
+    assert try_line(unpriced) == " as the next version: openai/gpt-4o"
+    unknown = fine_tuning_advice(["local/tiny"] * 3, usage={"calls_per_month": 10})
+    assert unknown["try_model"] == {"model": None, "cost_per_call_usd": None, "monthly_usd": None}
+    assert "$" not in try_line(unknown)
+    assert build_advice(kind="iterate", message="iterate")["try_model"] is None

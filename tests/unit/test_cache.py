@@ -145,6 +145,18 @@ def test_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert [p.name for p in target.parent.iterdir()] == [target.name]
 
 
+def test_a_leftover_temporary_file_does_not_block_a_write(tmp_path: Path) -> None:
+    # A run killed between create and rename leaves ``<entry>.<pid>.<n>.tmp``; a later process
+    # that happens to get the same pid must still write its entry.
+    cache = ResponseCache(tmp_path, "readwrite")
+    target = cache.path_for(cache.key(req()))
+    target.parent.mkdir(parents=True)
+    Path(f"{target}.{os.getpid()}.0.tmp").write_text("half an entry")
+    assert cache.put(req(), RESULT)
+    assert [p.name for p in target.parent.iterdir()] == [target.name]
+    assert ResponseCache(tmp_path, "read").get(req()) is not None
+
+
 def test_failed_write_leaves_no_partial_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

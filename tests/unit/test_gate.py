@@ -86,6 +86,7 @@ ADVICE_KEYS = {
     "readiness",
     "cost",
     "export_command",
+    "try_model",
 }
 LABELS = ("billing", "bug", "feature", "account")
 
@@ -134,7 +135,7 @@ def run(
     label: str,
     failing: set[int],
     n_cases: int = 40,
-    errors: set[int] = frozenset(),
+    errors: frozenset[int] | set[int] = frozenset(),
     content_hash: str | None = None,
     cost: float | None = 0.001,
 ) -> VersionRun:
@@ -659,3 +660,13 @@ def test_decide_is_the_verdict_on_plain_iterations():
     )
     decision = decide([failing], threshold=0.8)
     assert (decision.verdict, decision.finding) == (FAIL, "too-few-iterations")
+
+
+def test_the_gate_still_offers_every_name_its_callers_import() -> None:
+    """``gate`` is the front of ``verdicts``, ``iterations`` and ``gate_report``: the names that
+    ``evaluate.py``, the tests and benchmarks/bench_verdicts.py import from it stay there."""
+    from pytest_promptgate import gate, iterations, verdicts
+
+    assert [name for name in gate.__all__ if not hasattr(gate, name)] == []
+    assert gate.decide is verdicts.decide and gate.Iteration is verdicts.Iteration
+    assert gate.VersionRun is iterations.VersionRun and gate.RETHINK_BELOW == 0.10

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -412,3 +413,34 @@ def test_untrusted_report_text_cannot_break_the_issue_body(fake, tmp_path):
     body = fake.issues[0]["body"]
     assert "<script" not in body and "@everyone" not in body
     assert not any(line.startswith("::") for line in body.splitlines())
+
+
+def test_the_package_keeps_its_names_and_both_entry_points(tmp_path, monkeypatch, capsys):
+    """The split into one module per subject keeps ``pytest_promptgate.github``'s names, the
+    ``promptgate github`` command (``cli.py`` lists the package) and ``python -m``."""
+    import subprocess
+    import sys
+
+    from pytest_promptgate.cli import main as promptgate
+
+    assert [name for name in github.__all__ if not hasattr(github, name)] == []
+    monkeypatch.delenv("GITHUB_OUTPUT", raising=False)
+    missing = str(tmp_path / "missing.json")
+    assert promptgate(["github", "outputs", "--report", missing]) == 0
+    assert "verdict=ERROR" in capsys.readouterr().out
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest_promptgate.github",
+            "github",
+            "outputs",
+            "--report",
+            missing,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ),
+    )
+    assert result.returncode == 0 and "verdict=ERROR" in result.stdout, result.stderr

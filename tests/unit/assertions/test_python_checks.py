@@ -8,7 +8,7 @@ from helpers.expectation_checks import check
 from pytest_promptgate.assertions import (
     validate_expectation,
 )
-from pytest_promptgate.model import Expectation, ProviderFailure
+from pytest_promptgate.model import CallResult, Expectation, ProviderFailure, ToolCall
 
 # --------------------------------------------------------------------------- python checks
 
@@ -133,3 +133,36 @@ def test_python_file_check_imports_its_siblings_and_modules_on_rootdir(tmp_path)
         "python", "promptgate_unit_root_checks:always", "x", suite_dir=suite_dir, rootdir=tmp_path
     )
     assert rooted.passed and rooted.reason == "fine"
+
+
+def test_python_check_sees_tool_calls_finish_reason_and_structured_output(tmp_path):
+    (tmp_path / "tool_checks.py").write_text(
+        "import json\n"
+        "def called_refund(output, context):\n"
+        "    call = context['call']\n"
+        "    json.dumps(call)  # every value is JSON-able\n"
+        "    (first,) = call['tool_calls']\n"
+        "    first['arguments']['order_id'] = 'changed'  # a copy: the next check is unaffected\n"
+        "    return (\n"
+        "        first['name'] == 'refund' and call['finish_reason'] == 'tool_calls'\n"
+        "        and call['structured'] == {'ok': True},\n"
+        "        repr(call['tool_calls']) + ' ' + str(call['finish_reason']),\n"
+        "    )\n"
+    )
+    tool_call = ToolCall(
+        id="call_1", name="refund", arguments={"order_id": "A1"}, raw_arguments='{"order_id":"A1"}'
+    )
+    reply = CallResult(
+        output="",
+        tool_calls=(tool_call,),
+        finish_reason="tool_calls",
+        structured={"ok": True},
+    )
+    result = check("python", "tool_checks.py:called_refund", "", suite_dir=tmp_path, call=reply)
+    assert result.passed, result.reason
+    assert "'raw_arguments': '{\"order_id\":\"A1\"}'" in result.reason
+    assert "'id': 'call_1'" in result.reason
+    assert tool_call.arguments == {"order_id": "A1"}  # the check changed its copy only
+    plain = check("python", "tool_checks.py:called_refund", "hi", suite_dir=tmp_path)
+    assert not plain.passed  # a plain text reply has no tool calls: unpacking raised
+    assert "ValueError" in plain.reason

@@ -157,7 +157,7 @@ def test_unconvertible_javascript_is_reported_with_its_line(tmp_path: Path) -> N
     assert by_kind["javascript"].location.line == line_of(config, "- type: javascript")
     assert "output.startsWith('Ahoy')" in by_kind["javascript"].message
     assert by_kind["python"].location.line == line_of(config, "- type: python")
-    assert by_kind["assertion"].location.line == line_of(config, "- type: similar")
+    assert set(by_kind) == {"javascript", "python"}
     text = written[0].read_text(encoding="utf-8")
     assert "# TODO(promptfoo): javascript assertion not converted" in text
     assert "output.startsWith('Ahoy')" in text
@@ -165,7 +165,9 @@ def test_unconvertible_javascript_is_reported_with_its_line(tmp_path: Path) -> N
     cases = {c.id: c for c in suite.cases}
     # YAML 1.2 as promptfoo reads it: `body: Yes` is the text "Yes", not true.
     assert cases["check-for-exact-match"].vars == {"body": "Yes"}
-    assert cases["check-for-semantic-similarity"].expect == ()
+    # `similar` maps 1:1 (promptfoo's default threshold, 0.75, is ours too).
+    [similar] = cases["check-for-semantic-similarity"].expect
+    assert (similar.type, similar.value, similar.options) == ("similar", "Ahoy, world", {})
     # `$ref: '#/assertionTemplates/containsPirateNoise'` is resolved.
     assert [(e.type, e.value) for e in cases["use-llm-to-evaluate-output"].expect] == [
         ("llm-rubric", "Is spoken like a pirate"),
@@ -173,20 +175,92 @@ def test_unconvertible_javascript_is_reported_with_its_line(tmp_path: Path) -> N
     ]
 
 
-def test_transforms_are_todos_not_wrong_verdicts(tmp_path: Path) -> None:
+def test_plain_transforms_become_jinja2_and_are_reported(tmp_path: Path) -> None:
     result, written = import_fixture("json-output", tmp_path)
     suite = spec.load_suite(written[0])
     banana, passion = suite.cases
     assert [e.type for e in banana.expect] == ["is-json"]
-    # Every assertion of the transformed test would check the untransformed output: none kept.
-    assert passion.expect == ()
-    messages = [f.message for f in result.todos]
-    [transform] = [f for f in result.todos if f.message.startswith("`options.transform:")]
+    # `options.transform: JSON.parse(output)` and, on the parsed output, `output.countries`.
     config = FIXTURES / "json-output" / "promptfooconfig.yaml"
-    assert transform.location.line == line_of(config, "options:")
-    assert "JSON.parse(output)" in transform.message
-    assert sum("transformed output" in m for m in messages) == 3
-    assert written[0].read_text(encoding="utf-8").count("# TODO(promptfoo):") == len(messages)
+    assert [(e.type, e.options.get("transform")) for e in passion.expect] == [
+        ("is-json", ["from_json(output)"]),
+        ("contains-any", ["from_json(output)", 'from_json(output)["countries"]']),
+    ]
+    notes = {f.location.line: f.message for f in result.notes}
+    assert (
+        "`JSON.parse(output)` became the Jinja2 expression `from_json(output)`"
+        in (notes[line_of(config, "options:")])
+    )
+    assert (
+        'expression `from_json(output)["countries"]`'
+        in notes[line_of(config, "- type: contains-any")]
+    )
+    # Only the javascript assertions are left, each with its line.
+    lines = config.read_text(encoding="utf-8").splitlines()
+    javascript = [n for n, text in enumerate(lines, start=1) if "- type: javascript" in text]
+    assert [f.location.line for f in result.todos] == javascript and len(javascript) == 2
+
+
+@pytest.mark.parametrize(
+    ("code", "parsed", "jinja"),
+    [
+        ("output.trim()", False, "output | trim"),
+        ("output.toLowerCase()", False, "output | lower"),
+        ("return output.trim().toUpperCase();", False, "output | trim | upper"),
+        ("JSON.parse(output)", False, "from_json(output)"),
+        ("JSON.parse(output).name", False, 'from_json(output)["name"]'),
+        ("JSON.parse(output)['a b'][0].c", False, 'from_json(output)["a b"][0]["c"]'),
+        ("output.items[1]", True, 'from_json(output)["items"][1]'),
+        # not translated: JavaScript beyond the plain forms, or a type we cannot know
+        ("output.items", False, None),
+        ("output.length", False, None),
+        ("JSON.parse(output).name.toLowerCase()", False, None),
+        ("output.split(',')[0]", False, None),
+        ("output.replace(/a/g, 'b')", False, None),
+        ("JSON.parse(output).tags.length", False, None),
+        ("JSON.parse(output)", True, None),
+        ("file://transform.js", False, None),
+        ("const x = 1;\nreturn output", False, None),
+    ],
+)
+def test_translate_transform(code: str, parsed: bool, jinja: str | None) -> None:
+    assert promptfoo.translate_transform(code, parsed) == jinja
+
+
+def test_an_untranslated_transform_keeps_defaults_off_its_test(tmp_path: Path) -> None:
+    config = tmp_path / "promptfooconfig.yaml"
+    config.write_text(
+        """prompts: ['{{q}}']
+providers: [openai:gpt-4o-mini]
+defaultTest:
+  options:
+    transform: output.trim()
+  assert:
+    - {type: equals, value: yes}
+tests:
+  - vars: {q: a}
+  - vars: {q: b}
+    options:
+      transform: output.split('\\n')[0]
+    assert:
+      - {type: contains, value: x}
+""",
+        encoding="utf-8",
+    )
+    result = convert_config(config)
+    [path] = write_suites(result, tmp_path / "out")
+    first, second = spec.load_suite(path).cases
+    # defaultTest's transform is every test's unless it has its own (promptfoo merges options).
+    assert [(e.type, e.options["transform"]) for e in first.expect] == [
+        ("equals", ["output | trim"])
+    ]
+    # The second test's own transform is JavaScript: its assertions and the defaults (which
+    # promptfoo would run on the transformed output) are TODOs, never wrong verdicts.
+    assert second.expect == ()
+    todos = [(f.location.line, f.message) for f in result.todos]
+    assert [line for line, _ in todos] == [11, 14, 10]
+    assert "output.split" in todos[0][1] and "`defaults: false`" in todos[2][1]
+    assert "defaults: false" in path.read_text(encoding="utf-8")
 
 
 def test_csv_expected_columns_follow_promptfoo(tmp_path: Path) -> None:
@@ -226,9 +300,10 @@ def test_expected_cell_forms(tmp_path: Path) -> None:
     ]
     assert [(e.name, e.value) for e in cases[1].expect] == [
         ("equals", "Paris"),  # not a known type: promptfoo compares with equals
-        ("latency", 500),
+        ("latency", None),
         ("is-json", {"required": ["a"]}),
     ]
+    assert cases[1].expect[1].options == {"threshold": 500}
     assert [(e.name, e.value) for e in cases[2].expect] == [
         ("icontains-all", ["Foo", "Bar"]),
         ("starts-with", "Yes"),
@@ -297,53 +372,177 @@ providers: [openai:gpt-4o-mini]
 defaultTest:
   vars: {expected: billing}
   assert:
-    - {type: equals, value: '{{ expected }}'}
+    - {type: equals, value: '{{ expected }}', metric: accuracy}
     - {type: cost, threshold: 0.002}
 tests:
   - description: Refund words
     vars: {ticket: money back}
     threshold: 0.5
     assert:
-      - {type: contains-any, value: 'refund, return, exchange'}
+      - {type: contains-any, value: 'refund, "return, exchange"'}
       - {type: latency, threshold: 500}
       - {type: icontains, value: billing, weight: 2, metric: routing}
       - {type: levenshtein, value: billing, threshold: 2}
+      - {type: similar, value: a refund, threshold: 0.8, provider: 'openai:embedding:text-embedding-3-small'}
+      - {type: rouge-n, value: money back, threshold: 0.6}
+      - {type: is-xml, value: 'order.id'}
+      - {type: finish-reason, value: stop}
+      - {type: not-is-refusal}
       - {type: webhook, value: 'https://example.com/check'}
       - {type: word-count, value: '3'}
-      - {type: contains, value: 42}
+      - {type: contains, value: 42, threshold: 0.9}
+      - {type: llm-rubric, value: is polite, provider: openai:gpt-4o}
       - {type: regex, value: '(?<year>\d{4})'}
   - description: Refund words
     vars: {ticket: [bug one, bug two]}
+    threshold: 0
 """,
         encoding="utf-8",
     )
     result = convert_config(config)
     [path] = write_suites(result, tmp_path / "out")
+    text = path.read_text(encoding="utf-8")
+    written = suite_data(path)
+    # `{{ expected }}` stays as written in `defaults` (every case has the var): the loader
+    # renders it per case, as promptfoo does.
+    assert written["defaults"]["expect"][0] == {
+        "type": "equals",
+        "value": "{{ expected }}",
+        "metric": "accuracy",
+    }
+    # The comma string is kept as written (the loader splits it as promptfoo does).
+    assert written["cases"][0]["expect"][0]["value"] == 'refund, "return, exchange"'
+    assert written["cases"][0]["threshold"] == 0.5
     suite = spec.load_suite(path)
     assert [c.id for c in suite.cases] == ["refund-words", "refund-words-1", "refund-words-2"]
     assert [c.vars["ticket"] for c in suite.cases[1:]] == ["bug one", "bug two"]
     first = suite.cases[0]
-    assert [(e.name, e.value) for e in first.expect] == [
-        ("cost", 0.002),  # defaults first (the loader's order; the verdict is the same)
-        ("equals", "billing"),  # rendered with the case's vars, as promptfoo does
-        ("contains-any", ["refund", "return", "exchange"]),
-        ("latency", 500),
-        ("icontains", "billing"),
-        ("word-count", 3),
-        ("contains", "42"),  # promptfoo compares with String(value)
+    assert first.threshold == 0.5 and suite.cases[1].threshold is None  # promptfoo: 0 is none
+    assert [(e.name, e.value, e.options) for e in first.expect] == [
+        ("equals", "billing", {"metric": "accuracy"}),  # rendered by the loader
+        ("cost", None, {"threshold": 0.002}),
+        ("contains-any", ["refund", "return, exchange"], {}),
+        ("latency", None, {"threshold": 500}),
+        ("icontains", "billing", {"weight": 2, "metric": "routing"}),
+        ("levenshtein", "billing", {"threshold": 2}),
+        (
+            "similar",
+            "a refund",
+            {"threshold": 0.8, "provider": "openai/text-embedding-3-small"},
+        ),
+        ("rouge-n", "money back", {"threshold": 0.6}),
+        ("is-xml", "order.id", {}),
+        ("finish-reason", "stop", {}),
+        ("not-is-refusal", None, {}),
+        ("word-count", 3, {}),
+        ("contains", "42", {}),  # promptfoo compares with String(value)
+        ("llm-rubric", "is polite", {}),
     ]
-    text = path.read_text(encoding="utf-8")
     todos = " | ".join(f.message for f in result.todos)
     for fragment in (
         "JavaScript syntax Python's re does not read",
-        "`weight: 2`",
-        "`metric: routing`",
-        "levenshtein",
         "webhook",
-        "threshold: 0.5",
+        "`provider: openai:gpt-4o` of `llm-rubric` not supported",
     ):
         assert fragment in todos
-    assert text.count("# TODO(promptfoo):") == len(result.todos) == 6
+    assert text.count("# TODO(promptfoo):") == len(result.todos) == 3
+    notes = " | ".join(f.message for f in result.notes)
+    assert "`threshold: 0.9` of `contains` left out" in notes
+    assert "test `threshold: 0` left out" in notes
+
+
+def test_assert_set_keeps_its_keys_and_refuses_a_partial_set(tmp_path: Path) -> None:
+    config = tmp_path / "promptfooconfig.yaml"
+    config.write_text(
+        """prompts: ['{{q}}']
+providers: [openai:gpt-4o-mini]
+tests:
+  - vars: {q: a, word: sorry}
+    assert:
+      - type: assert-set
+        threshold: 0.5
+        weight: 2
+        metric: tone
+        assert:
+          - {type: icontains, value: '{{ word }}'}
+          - {type: icontains, value: apolog, weight: 3}
+      - type: assert-set
+        assert:
+          - {type: contains, value: ok}
+          - {type: javascript, value: output.length > 3}
+""",
+        encoding="utf-8",
+    )
+    result = convert_config(config)
+    [path] = write_suites(result, tmp_path / "out")
+    [case] = spec.load_suite(path).cases
+    [group] = case.expect
+    assert (group.type, group.options) == (
+        "assert-set",
+        {"threshold": 0.5, "weight": 2, "metric": "tone"},
+    )
+    assert [(e.type, e.value, e.options) for e in group.value] == [
+        ("icontains", "sorry", {}),
+        ("icontains", "apolog", {"weight": 3}),
+    ]
+    # A set with an inner assertion we cannot convert would score differently: all a TODO.
+    assert [f.location.line for f in result.todos] == [16, 13]
+    assert "assert-set not converted: an inner assertion was not" in result.todos[1].message
+
+
+def test_csv_metric_and_threshold_columns(tmp_path: Path) -> None:
+    config = tmp_path / "promptfooconfig.yaml"
+    config.write_text(
+        "prompts: ['{{q}}']\nproviders: [openai:gpt-4o-mini]\n"
+        "defaultTest:\n  assert: [{type: not-icontains, value: sorry}]\ntests: file://t.csv\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "t.csv").write_text(
+        "q,__expected1,__expected2,__metric,__threshold\n"
+        "a,contains:x,icontains:y,coverage,0.5\n"
+        "b,equals:z,,,\n",
+        encoding="utf-8",
+    )
+    result = convert_config(config, rootdir=tmp_path)
+    [path] = write_suites(result, tmp_path / "out")
+    first, second = spec.load_suite(path).cases
+    # promptfoo's testCaseFromCsvRow sets `__metric` on each assertion of its row only.
+    assert [(e.name, e.options) for e in first.expect] == [
+        ("not-icontains", {}),
+        ("contains", {"metric": "coverage"}),
+        ("icontains", {"metric": "coverage"}),
+    ]
+    assert first.threshold == 0.5
+    assert [(e.name, e.options, second.threshold) for e in second.expect] == [
+        ("not-icontains", {}, None),
+        ("equals", {}, None),
+    ]
+    assert result.todos == ()
+
+
+def test_a_var_the_test_does_not_set_is_rendered_empty_at_import(tmp_path: Path) -> None:
+    config = tmp_path / "promptfooconfig.yaml"
+    config.write_text(
+        """prompts: ['{{q}}']
+providers: [openai:gpt-4o-mini]
+defaultTest:
+  assert:
+    - {type: not-contains, value: '[{{ tag }}]'}
+tests:
+  - vars: {q: a, tag: x}
+  - vars: {q: b}
+""",
+        encoding="utf-8",
+    )
+    result = convert_config(config)
+    [path] = write_suites(result, tmp_path / "out")
+    written = suite_data(path)
+    assert "defaults" not in written  # not every case has `tag`: a copy per case
+    assert [c["expect"][0]["value"] for c in written["cases"]] == ["[{{ tag }}]", "[]"]
+    first, second = spec.load_suite(path).cases
+    assert (first.expect[0].value, second.expect[0].value) == ("[x]", "[]")
+    [note] = [f for f in result.notes if "`tag`" in f.message]
+    assert note.location.line == 8 and 'rendered now with ""' in note.message
 
 
 def test_file_vars_test_files_and_refs(tmp_path: Path) -> None:
@@ -392,13 +591,51 @@ tests:
     assert "TODO(promptfoo): `$ref: #/assertionTemplates/missing`" in path.read_text("utf-8")
 
 
+def test_provider_tools_and_tool_call_assertions(tmp_path: Path) -> None:
+    (tmp_path / "tools.json").write_text(
+        '[{"type": "function", "function": {"name": "lookup_order", "parameters": '
+        '{"type": "object", "properties": {"id": {"type": "string"}}}}}]',
+        encoding="utf-8",
+    )
+    config = tmp_path / "promptfooconfig.yaml"
+    config.write_text(
+        """prompts: ['Find order {{id}}']
+providers:
+  - id: openai:gpt-4o-mini
+    config: {tools: file://tools.json, tool_choice: auto}
+tests:
+  - vars: {id: A1}
+    assert:
+      - type: is-valid-openai-tools-call
+      - {type: finish-reason, value: tool_calls}
+      - {type: not-ends-with, value: '?'}
+""",
+        encoding="utf-8",
+    )
+    result = convert_config(config)
+    [path] = write_suites(result, tmp_path / "out")
+    suite = spec.load_suite(path)
+    assert suite.params["tools"][0]["function"]["name"] == "lookup_order"
+    assert suite.params["tool_choice"] == "auto"
+    assert [(e.name, e.value) for e in suite.cases[0].expect] == [
+        ("is-valid-openai-tools-call", None),
+        ("finish-reason", "tool_calls"),
+        ("not-ends-with", "?"),
+    ]
+    assert result.todos == ()
+
+
 def test_supported_tables_match_the_loader() -> None:
     from pytest_promptgate import assertions
 
     known = set(assertions.known_types())
     assert set(promptfoo.ASSERTION_TYPES.values()) <= known
-    # Keys kept in promptfoo's form must be keys the loader accepts for every type.
-    assert set(promptfoo.ASSERTION_KEYS_KEPT) <= set(spec.PROMPTFOO_EXPECTATION_KEYS)
+    # Every promptfoo key kept is one the loader takes: type/value always, the others as a
+    # type's option (the importer checks the type's own options before keeping one).
+    options = {key for name in known for key in assertions.option_keys(name)}
+    assert set(promptfoo.ASSERTION_KEYS_KEPT) <= set(spec.PROMPTFOO_EXPECTATION_KEYS) | options
+    for key in ("weight", "metric"):
+        assert all(key in assertions.option_keys(t) for t in promptfoo.ASSERTION_TYPES.values())
     assert promptfoo.CODE_TYPES.isdisjoint(promptfoo.ASSERTION_TYPES)
 
 
@@ -467,7 +704,7 @@ def test_cli_main_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert cli.main(["import", "promptfoo", str(config), "-o", str(out)]) == 0
     report = capsys.readouterr().out
     assert f"wrote {out / 'simple-test.promptgate.yaml'} (2 version(s), 5 case(s))" in report
-    assert "not converted (3;" in report
+    assert "not converted (2;" in report
     javascript_line = line_of(config, "- type: javascript")
     assert f"promptfooconfig.yaml:{javascript_line}: javascript assertion" in report
     # A second run refuses to overwrite: one line on stderr, exit status 2, no traceback.

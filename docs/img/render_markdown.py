@@ -1,0 +1,45 @@
+"""Render a Markdown report as GitHub shows a PR comment, for docs/img/pr-comment.png.
+
+Not part of the package or its tests: a documentation tool, run by hand in its own venv.
+
+    python -m venv /tmp/md && /tmp/md/bin/pip install markdown-it-py
+    npm install --prefix /tmp/md github-markdown-css
+    /tmp/md/bin/python docs/img/render_markdown.py report.md /tmp/md/node_modules/github-markdown-css/github-markdown-light.css /tmp/comment.html
+    chromium --headless --hide-scrollbars --window-size=860,4000 --screenshot=/tmp/comment.png file:///tmp/comment.html
+    convert /tmp/comment.png -trim +repage -bordercolor white -border 12 -colors 128 docs/img/pr-comment.png
+
+markdown-it-py with tables and strikethrough enabled is GitHub-flavoured for everything the
+reports use (tables, details/summary blocks, code spans, links); raw HTML is passed through
+as GitHub does for its allowed tags.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from markdown_it import MarkdownIt  # type: ignore[import-not-found]
+
+PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><style>{css}
+body {{ margin: 0; background: #ffffff; }}
+.comment {{ width: 800px; margin: 16px; border: 1px solid #d0d7de; border-radius: 6px; }}
+.comment-header {{ background: #f6f8fa; border-bottom: 1px solid #d0d7de; padding: 8px 16px;
+  font: 14px -apple-system, "Segoe UI", "Noto Sans", Helvetica, Arial, sans-serif; color: #57606a; }}
+.comment-header b {{ color: #1f2328; }}
+.markdown-body {{ padding: 16px; }}
+</style></head>
+<body><div class="comment"><div class="comment-header"><b>github-actions</b> bot commented</div>
+<div class="markdown-body">{body}</div></div></body></html>
+"""
+
+
+def main(markdown_path: str, css_path: str, out_path: str) -> None:
+    renderer = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+    body = renderer.render(Path(markdown_path).read_text(encoding="utf-8"))
+    css = Path(css_path).read_text(encoding="utf-8")
+    Path(out_path).write_text(PAGE.format(css=css, body=body), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:4])
