@@ -90,7 +90,7 @@ def stub_litellm() -> None:
     (runner, throttle, cache, client bookkeeping) per case."""
     from types import SimpleNamespace
 
-    from pytest_promptgate import client, runner
+    from pytest_promptgate import client, litellm_setup, runner
 
     async def canned(self, litellm, model, messages, params):
         text = messages[-1]["content"].removeprefix("reply: ")
@@ -102,9 +102,10 @@ def stub_litellm() -> None:
         )
 
     client.ModelClient._call = canned
-    client.import_litellm = runner.import_litellm = lambda: SimpleNamespace(
+    stub = lambda: SimpleNamespace(  # noqa: E731
         close_litellm_async_clients=_no_op
     )
+    client.import_litellm = runner.import_litellm = litellm_setup.import_litellm = stub
 
 
 async def _no_op() -> None:

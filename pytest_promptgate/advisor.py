@@ -278,7 +278,7 @@ def price_per_call(model: str, prompt_tokens: float, completion_tokens: float) -
     the map does not know the model (or prices it at 0) or the tokens are unknown."""
     if prompt_tokens + completion_tokens <= 0:
         return None
-    from pytest_promptgate.client import import_litellm
+    from pytest_promptgate.litellm_setup import import_litellm
 
     costs = import_litellm().model_cost
     entry = costs.get(model) or costs.get(model.rpartition("/")[2])

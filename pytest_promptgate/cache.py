@@ -160,14 +160,17 @@ class ResponseCache:
         except FileNotFoundError:
             return None
         except OSError as exc:
-            return self._damaged(path, f"unreadable ({exc.strerror or exc})", quiet)
+            self._damaged(path, f"unreadable ({exc.strerror or exc})", quiet)
+            return None
         try:
             entry = json.loads(text)
         except ValueError:
-            return self._damaged(path, "not valid JSON", quiet)
+            self._damaged(path, "not valid JSON", quiet)
+            return None
         problem = _entry_problem(entry, key)
         if problem:
-            return self._damaged(path, problem, quiet)
+            self._damaged(path, problem, quiet)
+            return None
         return CallResult(
             output=entry["output"],
             prompt_tokens=entry.get("prompt_tokens"),
@@ -184,7 +187,6 @@ class ResponseCache:
             self.warnings.append(
                 f"damaged cache entry {path}: {reason}; treated as a miss and overwritten"
             )
-        return None
 
     def put(self, req: CallRequest, result: CallResult, key: str | None = None) -> bool:
         """Store a successful, freshly measured result; returns whether it was written."""

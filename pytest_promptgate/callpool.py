@@ -1,8 +1,14 @@
-"""Model calls in worker processes: litellm spends ~5-10 ms of CPU per call, so one Python
-process tops out near 100-200 calls/s and a large suite's call phase becomes CPU-bound
-instead of latency-bound. A CallPool spreads the calls over N child processes, each with its
-own event loop, ModelClient and Throttle (its share of the concurrency); the parent keeps the
-cache, the checks, the counters and pytest.
+"""Model calls in worker processes, for the rare run whose call rate one process cannot make.
+
+One process makes some 250 calls/s before its CPU saturates (issue 16's profile: ~3.5-4 ms of
+CPU per uncached case on an idle core, litellm ~2.8 of it; ~145/s on a busy 2-core VM), and a
+run needs ``concurrency / latency`` calls/s: 80/s at concurrency 16 and 200 ms, 64/s at 64
+and 1 s. Only high concurrency against sub-second replies (320/s at 64 and 200 ms) outruns
+one process. A child costs a litellm import (~2-3 s of CPU and of wall before its first
+call) and ~200 MB, so ``auto`` starts none below AUTO_MIN_CONCURRENCY. A CallPool spreads
+the calls over N child processes, each with its own event loop, ModelClient and Throttle
+(its share of the concurrency); the parent keeps the cache, the checks, the counters and
+pytest.
 
 Only the parent reads and writes the cache, so a child never sees a hit; a child that dies
 turns each of its unanswered calls into an *error* (never a pass, never a prompt failure).
@@ -30,14 +36,15 @@ from typing import Any
 from pytest_promptgate.client import PACED_RETRIES, scrub
 from pytest_promptgate.model import CallRequest, CallResult
 
-# Fewer uncached calls than this run in-process: a child's start (importing litellm, ~3-5 s
+# Fewer uncached calls than this run in-process: a child's start (importing litellm, ~2-3 s
 # of CPU and ~200 MB) only pays for itself when the call phase is long.
 AUTO_MIN_CALLS = 200
-# One process makes some 60-100 calls/s before litellm's CPU (5-10 ms a call) saturates it.
-# Real providers answer in 0.5-5 s, so below this concurrency (< 60 calls/s even at 200 ms)
-# one process keeps up and workers would only cost memory.
-AUTO_MIN_CONCURRENCY = 12
-CONCURRENCY_PER_WORKER = 8
+# One process makes ~250 calls/s (idle core; issue 16). Replies take 0.2-5 s, so below this
+# concurrency (< 240 calls/s even at 200 ms) one process keeps up and workers would only cost
+# an import and memory each (measured: 2 workers at concurrency 16 used more CPU than one
+# process and ~2x its memory).
+AUTO_MIN_CONCURRENCY = 48
+CONCURRENCY_PER_WORKER = 32  # one process per ~32 calls in flight at the fastest replies
 MAX_AUTO_WORKERS = 4
 READY_TIMEOUT_S = 120.0  # importing litellm on a loaded runner can take a while
 _HEADER = struct.Struct(">I")
@@ -45,8 +52,8 @@ _HEADER = struct.Struct(">I")
 
 def auto_workers(uncached_calls: int, concurrency: int, cpu_count: int | None = None) -> int:
     """How many children ``--promptgate-workers auto`` starts: none for a short call phase, a
-    concurrency one process keeps up with, or a single CPU; otherwise one per 8 calls in
-    flight, at most one per CPU and MAX_AUTO_WORKERS."""
+    concurrency one process keeps up with, or a single CPU; otherwise one per
+    CONCURRENCY_PER_WORKER calls in flight, at most one per CPU and MAX_AUTO_WORKERS."""
     cpus = (
         cpu_count
         if cpu_count is not None

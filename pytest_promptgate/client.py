@@ -1,38 +1,38 @@
 """One model call through litellm, with our own retries, backoff, Retry-After, timeout and cost.
 
-litellm is imported lazily (first call), because importing it costs ~3 s and a run whose every
-call is a cache hit must not pay for it. We pass ``max_retries=0`` and a ``timeout`` on every
-call and retry here: litellm's own retries need ``tenacity`` (not installed) and silently
-change behaviour (see /work/shared/notes/litellm.md).
+litellm is imported lazily (``litellm_setup``), because importing it costs ~2-3 s and a run
+whose every call is a cache hit must not pay for it. We pass ``max_retries=0`` and a
+``timeout`` on every call and retry here: litellm's own retries need ``tenacity`` (not
+installed) and silently change behaviour (see /work/shared/notes/litellm.md).
 
 Provider failures never raise: they come back as ``CallResult(output=None, error=..., error_kind=...)``
-with every secret scrubbed from the message.
-
-Failures that cannot heal are not retried. ``classify`` reads the exception type *and* its
-message, because litellm reports some configuration errors as a 500 (a missing API key is an
-``InternalServerError`` saying "Missing credentials"). Authentication, permission, missing
-credentials and unknown model are *model-fatal*: ``ModelHealth`` then ends the remaining calls
-for that model at once ("not attempted: ..."), so 1,000 cases without a key make no doomed
-requests. Bad requests and context-window errors are not retried but concern one call only.
+with every secret scrubbed from the message. What kind a failure is, and so whether it is
+retried, is decided in ``provider_errors``; ``ModelHealth`` here ends the remaining calls of a
+model whose credentials or name cannot work ("not attempted: ..."), so 1,000 cases without a
+key make no doomed requests.
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import hashlib
-import logging
-import os
 import random
-import re
 import time
-import warnings
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
 from pytest_promptgate.cache import public_params
+from pytest_promptgate.litellm_setup import import_litellm, warm_up
 from pytest_promptgate.model import CallRequest, CallResult
+from pytest_promptgate.pricing import reply_cost
+from pytest_promptgate.provider_errors import (
+    Failure,
+    classify,
+    describe_failure,
+    not_attempted,
+    scrub,
+)
 from pytest_promptgate.ratelimit import Refused
 
 # Keys a suite may put in ``params``; anything else is forwarded into the request body by
@@ -104,83 +104,12 @@ RESERVED_PARAMS = frozenset(
     {"model", "messages", "timeout", "max_retries", "num_retries", "stream"}
 )
 
-TRANSIENT_KINDS = frozenset({"rate_limit", "server", "timeout", "connection", "malformed"})
-# Failures that say the model cannot be used at all with these settings: no retry, and after
-# ModelHealth.CONFIRMATIONS of them (with no answer in between) no further call to that model.
-MODEL_FATAL_KINDS = frozenset({"auth", "permission", "credentials", "model_not_found"})
-# Failures of one request (its content or size): no retry, but other calls may still succeed.
-REQUEST_FATAL_KINDS = frozenset({"bad_request", "context_window", "content_policy"})
-
-_SECRET_ENV_SUFFIXES = ("_KEY", "_TOKEN", "_SECRET", "_PASSWORD")
-_BEARER = re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=\-]+", re.IGNORECASE)
-_SK = re.compile(r"\bsk-[A-Za-z0-9_\-]{6,}")
-_REDACTED = "[redacted]"
-
-_litellm: Any = None
-_warmed = False
 _local_registered = False
-_unpriced_models: set[str] = set()
 
 
 def unknown_params(params: Mapping[str, Any]) -> list[str]:
     """Params keys litellm does not know (or that the client sets itself), sorted."""
     return sorted(k for k in params if k not in KNOWN_PARAMS)
-
-
-def scrub(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` without secret values: env vars named *_KEY/_TOKEN/_SECRET/_PASSWORD, Bearer and
-    sk- tokens, and the extra ``secrets`` given (such as the request's ``api_key``)."""
-    values = {v for v in secrets if isinstance(v, str) and len(v) >= 6}
-    values |= {
-        value
-        for name, value in os.environ.items()
-        if name.upper().endswith(_SECRET_ENV_SUFFIXES) and len(value) >= 6
-    }
-    for value in sorted(values, key=len, reverse=True):  # longest first: one may contain another
-        text = text.replace(value, _REDACTED)
-    text = _BEARER.sub(lambda m: m.group(1) + _REDACTED, text)
-    return _SK.sub("sk-" + _REDACTED, text)
-
-
-def import_litellm() -> Any:
-    """Import litellm once, offline and quiet."""
-    global _litellm
-    if _litellm is None:
-        # Without these, importing litellm fetches its price map from the internet (5 s
-        # timeout) and token counting downloads tokenizers. The user's own setting wins.
-        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-        os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
-        with warnings.catch_warnings():  # its dependencies' deprecation chatter is not the user's
-            warnings.simplefilter("ignore")
-            import litellm
-
-        litellm.suppress_debug_info = True  # otherwise every exception prints a help banner
-        for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm"):
-            logging.getLogger(name).setLevel(logging.CRITICAL)
-        _litellm = litellm
-    return _litellm
-
-
-async def warm_up() -> Any:
-    """Import litellm and make one offline ``mock_response`` call: litellm loads much of itself
-    lazily on its first call (~0.2 s of CPU, and pydantic warnings about its own types), which
-    would otherwise land on the first real request and in the user's warning summary."""
-    global _warmed
-    litellm = import_litellm()
-    if _warmed:
-        return litellm
-    _warmed = True
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            await litellm.acompletion(
-                model="openai/promptgate-warm-up",
-                messages=[{"role": "user", "content": "."}],
-                mock_response=".",
-            )
-        except Exception:
-            pass
-    return litellm
 
 
 class AttemptGate(Protocol):
@@ -189,29 +118,6 @@ class AttemptGate(Protocol):
     def slot(self, model: str) -> AbstractAsyncContextManager[None]: ...
 
     def note_outcome(self, model: str, rate_limited: bool, delay_s: float) -> bool: ...
-
-
-class Failure(Exception):
-    """An attempt that failed, already classified (see ``classify``)."""
-
-    def __init__(
-        self, kind: str, status: int | None, message: str, retry_after_s: float | None = None
-    ):
-        super().__init__(message)
-        self.kind = kind
-        self.status = status
-        self.message = message
-        self.retry_after_s = retry_after_s
-
-    @property
-    def transient(self) -> bool:
-        """Worth retrying: the same request may succeed later."""
-        return self.kind in TRANSIENT_KINDS
-
-    @property
-    def model_fatal(self) -> bool:
-        """No call to this model (with these credentials and endpoint) can succeed."""
-        return self.kind in MODEL_FATAL_KINDS
 
 
 class ModelHealth:
@@ -351,7 +257,7 @@ class ModelClient:
                 if disabled is not None:
                     return CallResult(
                         output=None,
-                        error=scrub(_not_attempted(req.model, disabled, attempt), secrets),
+                        error=scrub(not_attempted(req.model, disabled, attempt), secrets),
                         error_kind=disabled.kind,
                         attempts=attempt,
                     )
@@ -402,7 +308,7 @@ class ModelClient:
                     **extras,
                     prompt_tokens=getattr(usage, "prompt_tokens", None),
                     completion_tokens=getattr(usage, "completion_tokens", None),
-                    cost_usd=_cost(litellm, req.model, response),
+                    cost_usd=reply_cost(litellm, req.model, params, response),
                     latency_ms=latency_ms,
                     attempts=attempt,
                 )
@@ -424,7 +330,7 @@ class ModelClient:
             if not retry:
                 return CallResult(
                     output=None,
-                    error=_describe(req, failure, attempt, secrets),
+                    error=describe_failure(req, failure, attempt, secrets),
                     error_kind=failure.kind,
                     attempts=attempt,
                 )
@@ -485,23 +391,6 @@ def reply_extras(response: Any, params: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _cost(litellm: Any, model: str, response: Any) -> float | None:
-    """USD cost of one reply, None when the price is unknown (never a made-up 0)."""
-    if model.startswith("local/"):
-        return 0.0
-    hidden = getattr(response, "_hidden_params", None) or {}
-    if "response_cost" in hidden:  # litellm already priced it; None means it could not
-        cost = hidden["response_cost"]
-        return float(cost) if cost is not None else None
-    if model in _unpriced_models:  # a failed lookup costs ~1 ms of CPU: do it once per model
-        return None
-    try:
-        return float(litellm.completion_cost(completion_response=response, model=model))
-    except Exception:
-        _unpriced_models.add(model)
-        return None
-
-
 def _ensure_local_provider() -> str | None:
     """Register the bundled ``local/`` provider once; return a problem message or None."""
     global _local_registered
@@ -519,162 +408,16 @@ def _ensure_local_provider() -> str | None:
     return None
 
 
-def _retry_after_s(exc: BaseException) -> float | None:
-    headers: Any = getattr(exc, "litellm_response_headers", None)
-    if not headers:
-        headers = getattr(getattr(exc, "response", None), "headers", None)
-    if not headers:
-        return None
-    try:
-        millis = headers.get("retry-after-ms")
-        if millis is not None:
-            return float(millis) / 1000.0
-        value = headers.get("retry-after")
-    except Exception:
-        return None
-    return parse_retry_after(value)
-
-
-def parse_retry_after(value: Any, now: float | None = None) -> float | None:
-    """Seconds to wait from a Retry-After value: a number of seconds or an HTTP date."""
-    if value is None:
-        return None
-    text = str(value).strip()
-    try:
-        return max(0.0, float(text))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when is None:
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
-
-
-# Message fragments that identify configuration errors whatever class or status litellm gives
-# them (a missing key arrives as InternalServerError 500). Checked in this order, lowercased.
-_MESSAGE_KINDS = (
-    (
-        "credentials",
-        re.compile(
-            r"missing credentials|missing (?:\w+ )?api key|api key is missing|no api key"
-            r"|api_key client option must be set"
-        ),
-    ),
-    (
-        "auth",
-        re.compile(
-            r"invalid api key|incorrect api key|invalid x-api-key|invalid_api_key"
-            r"|invalid authentication|authentication failed"
-        ),
-    ),
-    (
-        "model_not_found",
-        re.compile(
-            r"model_not_found|llm provider not provided|model not found|unknown model"
-            r"|does not exist or you do not have access|no such model"
-        ),
-    ),
-    (
-        "context_window",
-        re.compile(
-            r"context_length_exceeded|maximum context length|context window|prompt is too long"
-        ),
-    ),
-)
-# Exception class names (litellm's own and the openai SDK's) that settle the kind by themselves.
-_CLASS_KINDS = (
-    ("ContextWindowExceededError", "context_window"),
-    ("ContentPolicyViolationError", "content_policy"),
-    ("AuthenticationError", "auth"),
-    ("PermissionDeniedError", "permission"),
-    ("NotFoundError", "model_not_found"),
-)
-
-
-def classify(exc: BaseException) -> Failure:
-    """The kind of one failed attempt, from the exception's class, status *and* message.
-
-    Kinds: transient (``TRANSIENT_KINDS``: retried), model-fatal (``MODEL_FATAL_KINDS``: not
-    retried, and the model is disabled by ``ModelHealth``) and request-fatal
-    (``REQUEST_FATAL_KINDS``: not retried, this call only).
-    """
-    status = getattr(exc, "status_code", None)
-    status = status if isinstance(status, int) else None
-    names = {cls.__name__ for cls in type(exc).__mro__}
-    name = type(exc).__name__
-    text = str(getattr(exc, "message", None) or exc)
-    lowered = text.lower()
-    by_message = next(
-        (kind for kind, pattern in _MESSAGE_KINDS if pattern.search(lowered)),
-        None,
-    )
-    by_class = next((kind for cls, kind in _CLASS_KINDS if cls in names), None)
-    kind: str
-    if by_message == "credentials":
-        kind = "credentials"  # before the status: litellm says 500 or 401 for it
-    elif by_class in ("context_window", "content_policy") or by_message == "context_window":
-        kind = "context_window" if by_class != "content_policy" else "content_policy"
-    # litellm maps dropped sockets and unparsable bodies to InternalServerError (500), so the
-    # message is the only way to tell them from a real 500.
-    elif isinstance(exc, asyncio.TimeoutError) or "Timeout" in name or status == 408:
-        kind = "timeout"
-    elif "connection error" in lowered or "APIConnectionError" in name or "ConnectError" in name:
-        kind = "connection"
-    elif "empty or invalid response" in lowered or "JSONDecodeError" in name:
-        kind = "malformed"
-    elif status == 429:
-        kind = "rate_limit"
-    elif status == 401 or by_class == "auth" or (by_message == "auth" and status != 403):
-        kind = "auth"
-    elif status == 403 or by_class == "permission":
-        kind = "permission"
-    elif by_class == "model_not_found" or status == 404 or by_message == "model_not_found":
-        kind = "model_not_found"
-    elif status is not None and 400 <= status < 500 and status != 409:
-        kind = "bad_request"
-    elif status is None or status == 409 or status >= 500:
-        kind = "server"
-    else:
-        kind = "bad_request"
-    if isinstance(exc, asyncio.TimeoutError):
-        text = "no reply within the timeout"
-    return Failure(kind, status, text, _retry_after_s(exc) if kind == "rate_limit" else None)
-
-
-_KIND_WORDS = {
-    "rate_limit": "rate limit",
-    "server": "server error",
-    "auth": "authentication failed",
-    "permission": "permission denied",
-    "credentials": "missing credentials",
-    "model_not_found": "unknown model",
-    "bad_request": "bad request",
-    "context_window": "prompt too long for the context window",
-    "content_policy": "refused by the content policy",
-    "timeout": "timed out",
-    "connection": "connection failed",
-    "malformed": "malformed reply",
-}
-
-
-def _describe(req: CallRequest, failure: Failure, attempts: int, secrets: list[str]) -> str:
-    provider = req.model.split("/", 1)[0] if "/" in req.model else "provider"
-    status = f" {failure.status}" if failure.status is not None else ""
-    tries = f" after {attempts} attempts" if attempts > 1 else ""
-    detail = failure.message.strip()
-    return scrub(
-        f"{provider}{status} {_KIND_WORDS.get(failure.kind, failure.kind)} for model {req.model}{tries}: {detail}",
-        secrets,
-    )
-
-
-def _not_attempted(model: str, failure: Failure, attempts: int) -> str:
-    """The short reason given to every call of a disabled model after the first failures."""
-    what = _KIND_WORDS.get(failure.kind, failure.kind)
-    started = f"stopped after {attempts} attempt(s)" if attempts else "not attempted"
-    return (
-        f"{started}: {what} for {model} (the model's first failed call has the provider's message)"
-    )
+__all__ = [  # names other modules import from here (the failure kinds live in provider_errors)
+    "AttemptGate",
+    "KNOWN_PARAMS",
+    "ModelClient",
+    "ModelHealth",
+    "PACED_RETRIES",
+    "RESERVED_PARAMS",
+    "import_litellm",
+    "reply_extras",
+    "scrub",
+    "unknown_params",
+    "warm_up",
+]

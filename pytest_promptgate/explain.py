@@ -120,10 +120,29 @@ def _explain_failure(result: CaseResult, verbose: int) -> str:
     lines += _check_lines(sample, verbose)
     limit = VERBOSE_OUTPUT_CHARS if verbose >= 2 else OUTPUT_CHARS
     output = sample.call.output
-    lines.append(f"  output: {_quote(output, limit) if output is not None else '<no output>'}")
+    if not output and sample.call.tool_calls:  # a tool-call-only reply: show the calls
+        lines.append(f"  tool calls: {_tool_calls(sample.call, limit)}")
+    else:
+        lines.append(f"  output: {_quote(output, limit) if output is not None else '<no output>'}")
     if verbose >= 2:
         lines += _prompt_lines(result)
     return "\n".join(lines)
+
+
+def _tool_calls(call: CallResult, limit: int) -> str:
+    """``name(arguments as JSON)`` for each tool call of a reply, clipped as one line."""
+    import json
+
+    shown = []
+    for tool_call in call.tool_calls:
+        arguments = tool_call.raw_arguments  # not JSON: as the model sent it
+        if tool_call.arguments is not None:
+            try:
+                arguments = json.dumps(tool_call.arguments, ensure_ascii=False, sort_keys=True)
+            except (TypeError, ValueError):
+                pass
+        shown.append(f"{tool_call.name}({arguments})")
+    return _clip("; ".join(shown), limit)
 
 
 def _check_lines(sample: SampleResult, verbose: int) -> list[str]:

@@ -242,9 +242,10 @@ class _ChatModel:
         self, messages: list[Mapping[str, Any]], params: dict[str, Any], load_seconds: float
     ) -> LocalCompletion:
         llama = self._llama
-        prompt = self._tokens(self._render_prompt(messages=messages).prompt)
+        chat: list[Any] = list(messages)  # llama-cpp-python types them as its TypedDicts
+        prompt = self._tokens(self._render_prompt(messages=chat).prompt)
         prefix = (
-            self._tokens(self._render_prefix(messages=messages[:-1]).prompt)
+            self._tokens(self._render_prefix(messages=chat[:-1]).prompt)
             if len(messages) > 1
             else []
         )
@@ -389,9 +390,9 @@ def register_local_provider() -> None:
     """
     global _handler
     with _register_lock:
-        # Through the client's importer: a bare `import litellm` here (the first import in a
+        # Through the shared importer: a bare `import litellm` here (the first import in a
         # run on the local model) fetched the price map from the internet (~7-20 s offline).
-        from pytest_promptgate.client import import_litellm
+        from pytest_promptgate.litellm_setup import import_litellm
 
         litellm = import_litellm()
         if _handler is None:

@@ -203,9 +203,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("rpm", "requests per minute per model, for suites that set no `rpm:`", parse_positive),
     Option(
         "workers",
-        "processes that make the model calls: auto (one per 8 of concurrency, up to one per CPU "
-        "and 4, when the concurrency is 12+ and 200+ calls are uncached), or a number; 0: the "
-        "pytest process calls (default auto)",
+        "processes that make the model calls: auto (none below concurrency 48; above, one per "
+        "32 calls in flight, up to one per CPU and 4, when 200+ calls are uncached: only "
+        "sub-second replies at that concurrency outrun one process's ~250 calls/s), or a "
+        "number; 0: the pytest process calls (default auto)",
         parse_workers,
     ),
     Option(

@@ -88,6 +88,32 @@ def credential_problems(
     return problems
 
 
+def missing_credentials(
+    jobs: Sequence[Any], calls_model: Callable[[Any], bool], *, cache_exists: bool
+) -> list[str]:
+    """``credential_problems`` for a run's jobs, cheap when the keys are set: the cache
+    (``calls_model(job)``: will some sample of ``job`` call the model) is read only for the
+    models that lack a key, and litellm is imported only for a provider the table does not
+    know whose calls are not all cached. The bundled local model needs no key (a missing
+    model file is said up front by the plugin, and per call by the client)."""
+    groups: dict[tuple[str, str, bool], list[Any]] = {}
+    for job in jobs:
+        if job.model.startswith("local/"):
+            continue
+        params = job.params or {}
+        key = (job.model, str(params.get("api_base") or ""), bool(params.get("api_key")))
+        groups.setdefault(key, []).append(job)
+    calling: list[Any] = []
+    for (model, _, has_key), group in groups.items():
+        known = known_env(model)
+        if has_key or (known and all(os.environ.get(name) for name in known)):
+            continue
+        calling += [job for job in group if calls_model(job)]
+    if not calling:
+        return []
+    return credential_problems(calling, cache_exists=cache_exists)
+
+
 def models_to_call(jobs: Iterable[Any], is_uncached: Callable[[Any], bool]) -> list[ModelUse]:
     """The distinct (model, credential params) pairs of the jobs that will call a model, in
     first-seen order, each with the suites that use it."""
@@ -136,7 +162,7 @@ def _known_keys(model: str) -> tuple[str, ...] | None:
 
 def _litellm_keys(model: str, params: Mapping[str, Any]) -> tuple[str, ...]:
     """Ask litellm (imported here only for providers the table does not know)."""
-    from pytest_promptgate.client import import_litellm
+    from pytest_promptgate.litellm_setup import import_litellm
 
     try:
         answer = import_litellm().validate_environment(

@@ -24,7 +24,8 @@ from typing import Any
 
 from pytest_promptgate.cache import ResponseCache
 from pytest_promptgate.callpool import CallPool, auto_workers
-from pytest_promptgate.client import ModelClient, import_litellm, scrub, warm_up
+from pytest_promptgate.client import ModelClient
+from pytest_promptgate.litellm_setup import import_litellm, warm_up
 from pytest_promptgate.model import (
     CallRequest,
     CallResult,
@@ -42,10 +43,10 @@ from pytest_promptgate.options import (
     DEFAULT_RETRIES,
     DEFAULT_TIMEOUT_S,
 )
+from pytest_promptgate.pricing import DEFAULT_COMPLETION_TOKENS, estimate_calls_cost
+from pytest_promptgate.provider_errors import scrub
 from pytest_promptgate.ratelimit import Refused, Throttle
 
-# Completion length assumed by the budget estimate when params set no max_tokens.
-DEFAULT_COMPLETION_TOKENS = 256
 PROGRESS_INTERVAL_S = 0.1
 
 
@@ -111,62 +112,16 @@ def run_jobs(
     """Run every job in one event loop. Raises PromptgateError when the budget estimate is too
     high (before any call) and KeyboardInterrupt after delivering every finished result."""
     batch = _Batch(list(jobs), settings, on_result, progress)
-    batch.refuse_over_budget()
+    batch.refuse_to_start()
     return asyncio.run(batch.run())
 
 
 def estimate_cost(jobs: list[Job], cache: ResponseCache | None) -> tuple[float, int, list[str]]:
     """(estimated USD of the uncached calls, how many calls that is, warnings)."""
-    uncached_by_job = [
-        (job, sum(cache is None or not cache.contains(request) for request in _requests(job)))
-        for job in jobs
-    ]
-    uncached = sum(count for _, count in uncached_by_job)
-    priced = [
-        (job, count)
-        for job, count in uncached_by_job
-        if count and not job.model.startswith("local/")
-    ]
-    if not priced:
-        return 0.0, uncached, []
-    litellm = import_litellm()
-    total = 0.0
-    unpriced: dict[str, int] = {}
-    for job, count in priced:
-        prompt_tokens = _count_tokens(litellm, job.model, job.messages)
-        params = job.params
-        completion_tokens = int(
-            params.get("max_tokens")
-            or params.get("max_completion_tokens")
-            or DEFAULT_COMPLETION_TOKENS
-        )
-        if "input_cost_per_token" in params or "output_cost_per_token" in params:
-            per_call = prompt_tokens * float(params.get("input_cost_per_token") or 0.0)
-            per_call += completion_tokens * float(params.get("output_cost_per_token") or 0.0)
-        else:
-            try:
-                prompt_usd, completion_usd = litellm.cost_per_token(
-                    model=job.model,
-                    prompt_tokens=prompt_tokens,
-                    completion_tokens=completion_tokens,
-                )
-            except Exception:
-                unpriced[job.model] = unpriced.get(job.model, 0) + count
-                continue
-            per_call = float(prompt_usd) + float(completion_usd)
-        total += per_call * count
-    warnings = [
-        f"price of {model} is unknown: its {count} call(s) are not in the cost estimate"
-        for model, count in sorted(unpriced.items())
-    ]
-    return total, uncached, warnings
-
-
-def _count_tokens(litellm: Any, model: str, messages: tuple[Mapping[str, str], ...]) -> int:
-    try:
-        return int(litellm.token_counter(model=model, messages=[dict(m) for m in messages]))
-    except Exception:  # no tokenizer for this model: ~4 characters per token
-        return sum(len(str(m.get("content") or "")) for m in messages) // 4 + 4 * len(messages)
+    return estimate_calls_cost(
+        jobs,
+        lambda job: sum(cache is None or not cache.contains(request) for request in _requests(job)),
+    )
 
 
 def _requests(job: Job) -> list[CallRequest]:
@@ -217,7 +172,38 @@ class _Batch:
         self.last_result: float | None = None
         self.last_progress = 0.0
 
-    # -- budget ----------------------------------------------------------------------------
+    # -- before any call: credentials and budget ---------------------------------------------
+
+    def refuse_to_start(self) -> None:
+        """Raise PromptgateError, before any call, when a model that will be called lacks its
+        credentials or the estimate exceeds the budget. Every way of running a batch
+        (``run_jobs``, ``stepped.SteppedRun``, so the plugin and ``api.run``) comes here."""
+        self.refuse_without_credentials()
+        self.refuse_over_budget()
+
+    def refuse_without_credentials(self) -> None:
+        """The credentials preflight (``preflight.py``): one line per model that would be
+        called without its API key. A replay, or a model whose every call is cached, needs
+        none. Cheap when the keys are set: the cache is read only for a model that lacks one."""
+        if self.settings.replay:
+            return
+        from pytest_promptgate.preflight import missing_credentials
+
+        cache = self.cache
+        problems = missing_credentials(
+            self.jobs,
+            self._calls_model,
+            cache_exists=cache is not None
+            and cache.directory.is_dir()
+            and any(cache.directory.iterdir()),
+        )
+        if problems:
+            raise PromptgateError("\n".join(problems))
+
+    def _calls_model(self, job: Job) -> bool:
+        """Whether some sample of ``job`` is not in the cache (so the model will be called)."""
+        cache = self.cache
+        return cache is None or not all(cache.contains(request) for request in _requests(job))
 
     def refuse_over_budget(self) -> None:
         budget = self.settings.max_cost_usd

@@ -12,6 +12,15 @@ from typing import Any
 from pytest_promptgate.runner import Job, ResultCallback, RunOutcome, RunSettings, _Batch
 
 
+def _quiet_on_interrupt(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """Ctrl-C lands in whichever task is running: the transports' tasks (aiohttp's) then end
+    with KeyboardInterrupt or CancelledError that nobody retrieves. The run is already stopping
+    and says so; asyncio's "Task exception was never retrieved" traceback would only bury that."""
+    if isinstance(context.get("exception"), (KeyboardInterrupt, asyncio.CancelledError)):
+        return
+    loop.default_exception_handler(context)
+
+
 class SteppedRun:
     """``run_jobs`` driven in steps from pytest's own thread, so that pytest reports each item
     as soon as its result is in (live progress, ``-x`` stops the calls, the reporting overlaps
@@ -22,18 +31,19 @@ class SteppedRun:
     depth mismatch". Between steps the loop stands still and the calls in flight wait in their
     sockets; nothing runs inside a running loop, so the user's own tests may use asyncio.run.
 
-    The budget check runs in the constructor (a refusal raises before any call). ``finish()``
-    ends the run (``cancel=True``: stop the calls still running); every result delivered
-    before stays delivered, and cached."""
+    The credentials and budget checks run in the constructor (a refusal raises before any
+    call). ``finish()`` ends the run (``cancel=True``: stop the calls still running); every
+    result delivered before stays delivered, and cached."""
 
     def __init__(
         self, jobs: list[Job], settings: RunSettings, on_result: ResultCallback | None = None
     ):
         self._batch = _Batch(list(jobs), settings, on_result, None)
-        self._batch.refuse_over_budget()
+        self._batch.refuse_to_start()
         self.outcome: RunOutcome | None = None
         self.error: BaseException | None = None
         self._loop = asyncio.new_event_loop()
+        self._loop.set_exception_handler(_quiet_on_interrupt)
         self._task = self._loop.create_task(self._batch.run())
         self._ready: Callable[[], bool] | None = None
         self._waiter: asyncio.Future[None] | None = None

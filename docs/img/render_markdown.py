@@ -4,9 +4,13 @@ Not part of the package or its tests: a documentation tool, run by hand in its o
 
     python -m venv /tmp/md && /tmp/md/bin/pip install markdown-it-py
     npm install --prefix /tmp/md github-markdown-css
-    /tmp/md/bin/python docs/img/render_markdown.py report.md /tmp/md/node_modules/github-markdown-css/github-markdown-light.css /tmp/comment.html
-    chromium --headless --hide-scrollbars --window-size=860,4000 --screenshot=/tmp/comment.png file:///tmp/comment.html
-    convert /tmp/comment.png -trim +repage -bordercolor white -border 12 -colors 128 docs/img/pr-comment.png
+    npm install --prefix /tmp/md mermaid@11   # GitHub draws the reports' mermaid charts
+    /tmp/md/bin/python docs/img/render_markdown.py report.md \
+        /tmp/md/node_modules/github-markdown-css/github-markdown-light.css /tmp/comment.html \
+        /tmp/md/node_modules/mermaid/dist/mermaid.min.js
+    chromium --headless --hide-scrollbars --virtual-time-budget=5000 --window-size=990,1300 \
+        --screenshot=/tmp/comment.png file:///tmp/comment.html
+    cp /tmp/comment.png docs/img/pr-comment.png   # the window is the crop
 
 markdown-it-py with tables and strikethrough enabled is GitHub-flavoured for everything the
 reports use (tables, details/summary blocks, code spans, links); raw HTML is passed through
@@ -23,23 +27,32 @@ from markdown_it import MarkdownIt  # type: ignore[import-not-found]
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><style>{css}
 body {{ margin: 0; background: #ffffff; }}
-.comment {{ width: 800px; margin: 16px; border: 1px solid #d0d7de; border-radius: 6px; }}
+.comment {{ width: 940px; margin: 16px; border: 1px solid #d0d7de; border-radius: 6px; }}
 .comment-header {{ background: #f6f8fa; border-bottom: 1px solid #d0d7de; padding: 8px 16px;
   font: 14px -apple-system, "Segoe UI", "Noto Sans", Helvetica, Arial, sans-serif; color: #57606a; }}
 .comment-header b {{ color: #1f2328; }}
 .markdown-body {{ padding: 16px; }}
 </style></head>
 <body><div class="comment"><div class="comment-header"><b>github-actions</b> bot commented</div>
-<div class="markdown-body">{body}</div></div></body></html>
+<div class="markdown-body">{body}</div></div>{mermaid}</body></html>
 """
+# GitHub draws ```mermaid blocks as diagrams; with mermaid.min.js given, so does this page.
+MERMAID = """<script src="{src}"></script><script>
+for (const code of document.querySelectorAll("pre > code.language-mermaid")) {{
+  const div = document.createElement("div"); div.className = "mermaid"; div.textContent = code.textContent;
+  code.parentElement.replaceWith(div);
+}}
+mermaid.initialize({{startOnLoad: false, theme: "default"}}); mermaid.run();
+</script>"""
 
 
-def main(markdown_path: str, css_path: str, out_path: str) -> None:
+def main(markdown_path: str, css_path: str, out_path: str, mermaid_js: str = "") -> None:
     renderer = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
     body = renderer.render(Path(markdown_path).read_text(encoding="utf-8"))
     css = Path(css_path).read_text(encoding="utf-8")
-    Path(out_path).write_text(PAGE.format(css=css, body=body), encoding="utf-8")
+    script = MERMAID.format(src=Path(mermaid_js).resolve().as_uri()) if mermaid_js else ""
+    Path(out_path).write_text(PAGE.format(css=css, body=body, mermaid=script), encoding="utf-8")
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    main(*sys.argv[1:5])

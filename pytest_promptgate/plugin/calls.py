@@ -105,10 +105,8 @@ class CaseCalls:
         if local_models:
             from pytest_promptgate import local
 
-            for model in local_models:
-                local.check_local_model(
-                    model
-                )  # a missing extra is one line up front, not one per case
+            for model in local_models:  # a missing extra is one line up front, not one per case
+                local.check_local_model(model)
             if len(local_models) == len({job.model for job in jobs}):
                 # The in-process model runs local.WORKERS calls at once; more in flight would only
                 # queue inside it and count the wait as latency.
@@ -175,8 +173,10 @@ class CaseCalls:
             if prepared is None:
                 return
             jobs, settings, on_result, delivered = prepared
-            self._announce(jobs, settings)
+            # The credentials preflight and the budget check run here: a refusal stops the
+            # run before any call, as one usage error (no traceback).
             run = SteppedRun(jobs, settings, on_result=on_result)
+            self._announce(jobs, settings)
         except PromptgateError as exc:
             raise pytest.UsageError(exc.format()) from None
         self.stream = _Stream(run, delivered)

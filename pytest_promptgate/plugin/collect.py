@@ -29,16 +29,23 @@ from pytest_promptgate.model import (
 )
 from pytest_promptgate.plugin.state import STATUS_PROPERTY, USER_PROPERTY
 from pytest_promptgate.report.json_report import MAX_OUTPUT_CHARS
-from pytest_promptgate.textsafe import printable
 
 _MARKER_SAFE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 
-class PromptgateItemError(Exception):
+class CaseOutcome(Exception):
+    """A case that did not pass; its terminal text is ``explain.explain_case`` of the result."""
+
+    def __init__(self, result: CaseResult):
+        super().__init__(f"{result.prompt}::{result.version}::{result.case} {result.status}")
+        self.result = result
+
+
+class PromptgateItemError(CaseOutcome):
     """A case could not be evaluated: the provider failed (a pytest *error*, never a pass)."""
 
 
-class CaseMiss(Exception):
+class CaseMiss(CaseOutcome):
     """A case's output failed an expectation."""
 
 
@@ -75,9 +82,17 @@ class PromptFile(pytest.File):
         yield PromptNode.from_parent(self, name=suite.prompt, suite=suite, run=self.run)
 
     def repr_failure(self, excinfo, style=None):
-        if isinstance(excinfo.value, PromptgateError):
-            return excinfo.value.format()
+        # A few lines (where, what, the hint), not pytest's traceback through its collection
+        # machinery; an unexpected error still shows its traceback with --tb=long or -vv.
+        if isinstance(excinfo.value, PromptgateError) or not _wants_traceback(self.config):
+            from pytest_promptgate.explain import explain_load_error
+
+            return explain_load_error(excinfo.value)
         return super().repr_failure(excinfo, style=style)
+
+
+def _wants_traceback(config: pytest.Config) -> bool:
+    return config.option.tbstyle == "long" or config.get_verbosity() >= 2
 
 
 class PromptNode(pytest.Collector):
@@ -170,7 +185,7 @@ class CaseItem(pytest.Item):
                 (USER_PROPERTY, json.dumps(self.payload(result), ensure_ascii=False))
             )
         if result.status == ERROR:
-            raise PromptgateItemError(describe_error(result))
+            raise PromptgateItemError(result)
 
     def runtest(self) -> None:
         result = self._result
@@ -179,13 +194,26 @@ class CaseItem(pytest.Item):
             return
         outcome = self.run.miss_outcome(self, result)
         if outcome == "fail":
-            raise CaseMiss(describe_miss(result))
+            raise CaseMiss(result)
         self.user_properties.append((STATUS_PROPERTY, outcome))
 
     def repr_failure(self, excinfo, style=None):
-        if isinstance(excinfo.value, (CaseMiss, PromptgateItemError, PromptgateError)):
-            return str(excinfo.value)
+        # The case's own few lines (explain.py), never pytest's or pluggy's frames.
+        if isinstance(excinfo.value, CaseOutcome):
+            from pytest_promptgate.explain import explain_case
+
+            return explain_case(excinfo.value.result, self.config.get_verbosity())
+        if isinstance(excinfo.value, PromptgateError):
+            return excinfo.value.format()
         return super().repr_failure(excinfo, style=style)
+
+    def _repr_failure_py(self, excinfo, style=None):
+        # pytest represents a *setup* error (where an errored case is raised) with this method,
+        # not ``repr_failure`` (``TestReport.from_item_and_call``): without this, ~60 lines of
+        # pytest and pluggy frames came before the one line that matters.
+        if isinstance(excinfo.value, (CaseOutcome, PromptgateError)):
+            return self.repr_failure(excinfo, style=style)
+        return super()._repr_failure_py(excinfo, style=style)
 
     def reportinfo(self):
         location = self.case.location
@@ -227,41 +255,3 @@ class CaseItem(pytest.Item):
             "current": self.current,
             "result": data,
         }
-
-
-# -- what a failing item says ------------------------------------------------------------------
-def _clip(text: str | None, limit: int = 600) -> str:
-    if text is None:
-        return "<no output>"
-    text = printable(text)
-    return text if len(text) <= limit else text[:limit] + f"… ({len(text) - limit} more characters)"
-
-
-def describe_miss(result: CaseResult) -> str:
-    lines = [f"case `{result.case}` of {result.prompt} {result.version} ({result.model}) failed"]
-    lines.append("rendered prompt:")
-    for message in result.messages:
-        lines.append(f"  [{message.get('role')}] {_clip(message.get('content'), 400)}")
-    for sample in result.samples:
-        if sample.status != FAILED:
-            continue
-        prefix = f"sample {sample.sample}: " if len(result.samples) > 1 else ""
-        lines.append(f"{prefix}output: {_clip(sample.call.output)}")
-        for check in sample.checks:
-            if not check.passed:
-                where = f" ({check.location})" if check.location else ""
-                lines.append(f"  ✗ {check.expectation}{where}: {printable(check.reason)}")
-    return "\n".join(lines)
-
-
-def describe_error(result: CaseResult) -> str:
-    errors = [s.call for s in result.samples if not s.call.ok]
-    call = errors[0] if errors else None
-    kind = f" [{call.error_kind}]" if call and call.error_kind else ""
-    attempts = f" after {call.attempts} attempt(s)" if call and call.attempts > 1 else ""
-    message = printable(call.error or "unknown error") if call else "no result"
-    return (
-        f"provider error{kind} for case `{result.case}` of {result.prompt} {result.version} "
-        f"({result.model}){attempts}: {message}\n"
-        "This case is an error, not a pass or a prompt failure: it is excluded from the success rate."
-    )

@@ -94,15 +94,15 @@ def test_export_finetune_writes_valid_jsonl_and_skips_unlabelled_cases(tmp_path)
     suite = copy_triage_example(tmp_path, unlabelled=2)
     result = promptgate(tmp_path, "export-finetune", suite.name, "-o", "out.jsonl")
     assert result.returncode == 0, result.stderr
-    assert "wrote 24 examples to out.jsonl" in result.stdout
+    assert "wrote 48 examples to out.jsonl" in result.stdout
     assert "skipped 2 unlabelled cases" in result.stdout
-    assert "below the 100" in result.stdout  # 24 examples cannot fine-tune anything yet
+    assert "below the 100" in result.stdout  # 48 examples cannot fine-tune anything yet
 
     examples = read_jsonl(tmp_path / "out.jsonl")
-    assert len(examples) == 24
+    assert len(examples) == 48
     targets = example_targets()
     assert {ticket_of(e): e["messages"][-1]["content"] for e in examples} == targets
-    # The current version (v3-few-shot): its system turn and few-shot turns come first.
+    # The current version (v6-decision-rules): its system turn and few-shot turns come first.
     first = examples[0]["messages"]
     assert (
         first[0]["role"] == "system" and "billing, bug, feature or account" in first[0]["content"]
@@ -120,8 +120,8 @@ def test_export_finetune_holdout_split(tmp_path):
     assert "skipped 0 unlabelled cases" in result.stdout
     train = read_jsonl(tmp_path / "data" / "train.jsonl")
     held = read_jsonl(tmp_path / "data" / "train.holdout.jsonl")
-    assert len(train) + len(held) == 24
-    assert 3 <= len(held) <= 6  # ≈ 20% of 24
+    assert len(train) + len(held) == 48
+    assert 8 <= len(held) <= 12  # ≈ 20% of 48
     assert f"and {len(held)} held-out examples" in result.stdout
     train_tickets, held_tickets = {ticket_of(e) for e in train}, {ticket_of(e) for e in held}
     assert not train_tickets & held_tickets
@@ -210,7 +210,7 @@ def test_report_on_a_missing_file_is_one_message(tmp_path):
 
 
 def test_init_scaffolds_a_suite_that_runs_under_pytest(pytester, fake_openai):
-    result = promptgate(pytester.path, "init")
+    result = promptgate(pytester.path, "init", "--model", "openai/gpt-4o-mini")
     assert result.returncode == 0, result.stderr
     suite_path = pytester.path / "prompts" / "example.promptgate.yaml"
     workflow = pytester.path / ".github" / "workflows" / "promptgate.yml"

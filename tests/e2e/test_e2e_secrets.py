@@ -127,9 +127,7 @@ def test_canary_secrets_appear_nowhere_a_run_and_the_github_commands_produce(
         "report.html",
     )
     assert result.ret == 1
-    result.stdout.fnmatch_lines(
-        ["*provider error [[]auth[]]*unauthorized*Incorrect API key provided*"]
-    )
+    result.stdout.fnmatch_lines(["*authentication failed*Incorrect API key provided*"])
     report = json.loads((pytester.path / "report.json").read_text())
     verdicts = {p["prompt"]: p["verdict"] for p in report["prompts"]}
     assert verdicts == {"keyed": "INCONCLUSIVE", "plateau": "CONSIDER FINE-TUNING"}

@@ -13,7 +13,7 @@ from pytest_promptgate.advisor import (
     stronger_model,
     target_output,
 )
-from pytest_promptgate.client import import_litellm
+from pytest_promptgate.litellm_setup import import_litellm
 from pytest_promptgate.model import Case, Expectation, Suite
 
 

@@ -19,22 +19,24 @@ from pytest_promptgate.testing.openai_server import FakeOpenAI
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
+QUICKSTART = (ROOT / "docs" / "quickstart.md").read_text(encoding="utf-8")
 ANSWERS = {
     "I was charged twice this month": "billing",
     "The app crashes every time I press save": "bug",
 }
 
 
-def readme_block(language: str, containing: str) -> str:
-    blocks = re.findall(rf"```{language}\n(.*?)```", README, flags=re.S)
+def doc_block(language: str, containing: str, text: str = README, name: str = "README.md") -> str:
+    blocks = re.findall(rf"```{language}\n(.*?)```", text, flags=re.S)
     matching = [block for block in blocks if containing in block]
-    assert len(matching) == 1, f"expected one ```{language} block with {containing!r} in README.md"
+    assert len(matching) == 1, f"expected one ```{language} block with {containing!r} in {name}"
     return matching[0]
 
 
 def write_quick_start_suite(directory: Path, server: FakeOpenAI) -> Path:
-    """The README's quick-start suite, pointed at the loopback server instead of OpenAI."""
-    text = readme_block("yaml", "prompt: support-triage")
+    """The quick start's suite (the one the README's script runs), pointed at the loopback
+    server instead of OpenAI."""
+    text = doc_block("yaml", "prompt: support-triage", QUICKSTART, "docs/quickstart.md")
     params = "params: {temperature: 0, max_tokens: 5}"
     assert params in text
     text = text.replace(
@@ -50,7 +52,7 @@ def write_quick_start_suite(directory: Path, server: FakeOpenAI) -> Path:
 def test_the_readme_script_example_runs_as_written(tmp_path: Path, fake_openai: FakeOpenAI) -> None:
     fake_openai.answers = dict(ANSWERS)
     write_quick_start_suite(tmp_path, fake_openai)
-    code = readme_block("python", "from pytest_promptgate import")
+    code = doc_block("python", "from pytest_promptgate import")
     assert len(code.strip().splitlines()) <= 10
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     result = subprocess.run(

@@ -33,18 +33,13 @@ def request(server: FakeOpenAI, text: str) -> CallRequest:
 @pytest.mark.parametrize(
     ("calls", "concurrency", "cpus", "expected"),
     [
-        (AUTO_MIN_CALLS - 1, 16, 8, 0),  # a short call phase: not worth a child's start
-        (AUTO_MIN_CALLS, 16, 1, 0),  # one CPU
-        (
-            10_000,
-            AUTO_MIN_CONCURRENCY - 1,
-            8,
-            0,
-        ),  # one process keeps up (the default concurrency is 8)
-        (AUTO_MIN_CALLS, 16, 2, 2),
-        (AUTO_MIN_CALLS, 16, 8, 2),  # one per 8 in flight, not one per CPU
-        (10_000, 64, 2, 2),  # at most one per CPU
-        (10_000, 64, 16, 4),  # and at most 4
+        (AUTO_MIN_CALLS - 1, 64, 8, 0),  # a short call phase: not worth a child's start
+        (AUTO_MIN_CALLS, 64, 1, 0),  # one CPU
+        (10_000, AUTO_MIN_CONCURRENCY - 1, 8, 0),  # one process keeps up (issue 16)
+        (10_000, 16, 8, 0),  # the benchmark's concurrency: one process
+        (AUTO_MIN_CALLS, 64, 8, 2),  # one per 32 in flight, not one per CPU
+        (10_000, 128, 2, 2),  # at most one per CPU
+        (10_000, 256, 16, 4),  # and at most 4
     ],
 )
 def test_auto_workers(calls, concurrency, cpus, expected):

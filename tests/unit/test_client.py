@@ -7,19 +7,16 @@ import asyncio
 import email.utils
 import sys
 import time
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from pytest_promptgate import client as client_module
-from pytest_promptgate.client import (
-    ModelClient,
-    ModelHealth,
-    classify,
-    parse_retry_after,
-    scrub,
-    unknown_params,
-)
-from pytest_promptgate.model import CallRequest, CallResult
+from pytest_promptgate.client import ModelClient, ModelHealth, unknown_params
+from pytest_promptgate.model import CallRequest, CallResult, Case
+from pytest_promptgate.pricing import is_unpriced
+from pytest_promptgate.provider_errors import classify, parse_retry_after, scrub
 from pytest_promptgate.testing.openai_server import FakeOpenAI
 
 
@@ -67,6 +64,40 @@ def test_cost_from_per_call_prices(fake_openai: FakeOpenAI) -> None:
         request(fake_openai, "reply: a b", input_cost_per_token=0.01, output_cost_per_token=0.1),
     )
     assert result.cost_usd == pytest.approx(3 * 0.01 + 2 * 0.1)  # "reply: a b" is 3 words
+
+
+def test_an_unpriced_model_stays_unpriced_after_litellm_learns_it_at_price_0(
+    fake_openai: FakeOpenAI,
+) -> None:
+    model = "openai/fake-unpriced-model"
+    first = complete(fast_client(), replace(request(fake_openai, "reply: one"), model=model))
+    assert first.ok and first.cost_usd is None
+    assert is_unpriced(model)  # registered once with litellm at price 0 ...
+    assert model in client_module.import_litellm().model_cost
+    second = complete(fast_client(), replace(request(fake_openai, "reply: two"), model=model))
+    assert second.ok and second.cost_usd is None  # ... but never reported as $0
+
+
+def test_a_priced_model_still_reports_its_cost(fake_openai: FakeOpenAI) -> None:
+    priced = replace(request(fake_openai, "reply: a b"), model="openai/gpt-4o-mini")
+    result = complete(fast_client(), priced)
+    assert result.ok and result.cost_usd is not None and result.cost_usd > 0
+    assert not is_unpriced("openai/gpt-4o-mini")
+
+
+def test_the_estimate_counts_a_registered_unpriced_model_as_unpriced(
+    fake_openai: FakeOpenAI,
+) -> None:
+    from pytest_promptgate.runner import Job, estimate_cost
+
+    model = "openai/fake-estimate-model"
+    assert complete(fast_client(), replace(request(fake_openai, "reply: x"), model=model)).ok
+    case = Case(id="c1", vars={}, expect=())
+    messages = ({"role": "user", "content": "hi"},)
+    job = Job("p", "v1", case, model, messages, {}, 1, Path("."), None, None, "suite::c1")
+    estimate, uncached, warnings = estimate_cost([job], None)
+    assert (estimate, uncached) == (0.0, 1)
+    assert warnings == [f"price of {model} is unknown: its 1 call(s) are not in the cost estimate"]
 
 
 def test_429_with_retry_after_waits_that_long_then_succeeds(fake_openai: FakeOpenAI) -> None:

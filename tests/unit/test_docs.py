@@ -16,8 +16,9 @@ OPTIONS_PAGE = ROOT / "docs" / "running.md"
 
 # [text](target) and ![alt](target); a target ends at whitespace or ")" (titles are not used).
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
-# `path` in backticks, for the repository's own top-level directories and files.
-REPO_DIRS = ("pytest_promptgate", "benchmarks", "examples", "tests", "docs", ".ci", ".github")
+# `path` in backticks, for the repository's own top-level directories (not `.github/`: the docs
+# name the workflow `promptgate init` writes into a user's project).
+REPO_DIRS = ("pytest_promptgate", "benchmarks", "examples", "tests", "docs", ".ci")
 PATH = re.compile(r"`((?:" + "|".join(re.escape(d) for d in REPO_DIRS) + r")/[^`\s]*)`")
 # Placeholders and patterns, not paths: <name>, globs, {a,b}, ellipses.
 NOT_A_PATH = re.compile(r"[<>*{}]|\.\.\.|…")

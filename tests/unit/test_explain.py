@@ -154,3 +154,16 @@ def test_unexpected_load_error_is_one_line_not_a_traceback() -> None:
         "ERROR loading <unicode string>:2",
         "  ParserError: while parsing a flow node",
     ]
+
+
+def test_a_tool_call_only_reply_shows_the_calls_not_an_empty_output() -> None:
+    from pytest_promptgate.model import ToolCall
+
+    calls = (
+        ToolCall(id="1", name="refund", arguments={"amount": 20}, raw_arguments='{"amount":20}'),
+        ToolCall(id="2", name="escalate", arguments=None, raw_arguments="{not json"),
+    )
+    call = CallResult(output="", tool_calls=calls, finish_reason="tool_calls")
+    text = explain_case(case(SampleResult(0, call, (ExpectationResult("equals", False, "no"),))))
+    assert '  tool calls: refund({"amount": 20}); escalate({not json)' in text.splitlines()
+    assert "output:" not in text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import subprocess
 import sys
@@ -14,9 +15,11 @@ from pytest_promptgate.model import Location
 from pytest_promptgate.preflight import (
     KNOWN_PROVIDER_KEYS,
     credential_problems,
+    missing_credentials,
     missing_env,
     models_to_call,
 )
+from pytest_promptgate.testing.openai_server import FakeOpenAI
 
 NO_KEYS: dict[str, str] = {}
 
@@ -109,7 +112,7 @@ def test_unknown_provider_asks_litellm(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_the_fast_table_agrees_with_litellm(provider: str, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in KNOWN_PROVIDER_KEYS[provider]:
         monkeypatch.delenv(name, raising=False)
-    from pytest_promptgate.client import import_litellm
+    from pytest_promptgate.litellm_setup import import_litellm
 
     answer = import_litellm().validate_environment(model=f"{provider}/some-model")
     assert tuple(answer["missing_keys"]) == KNOWN_PROVIDER_KEYS[provider]
@@ -126,3 +129,44 @@ def test_known_providers_are_checked_without_importing_litellm(tmp_path: Path) -
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path
     ).stdout.split()
     assert out == ["1", "False"]
+
+
+def test_a_run_with_its_keys_set_reads_no_cache_for_the_check() -> None:
+    asked: list[object] = []
+    jobs = [job("openai/gpt-4o-mini", "a.yaml"), job("openai/gpt-4o-mini", "a.yaml")]
+
+    def calls_model(j: object) -> bool:
+        asked.append(j)
+        return True
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("OPENAI_API_KEY", "sk-set-for-this-test")
+        assert missing_credentials(jobs, calls_model, cache_exists=False) == []
+        assert asked == []  # the key is set: the cache is not consulted
+        mp.delenv("OPENAI_API_KEY")
+        (problem,) = missing_credentials(jobs, calls_model, cache_exists=True)
+    assert len(asked) == 2 and "--promptgate-replay" in problem
+
+
+def test_run_jobs_refuses_before_any_request_without_the_key(
+    fake_openai: FakeOpenAI, make_jobs, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from pytest_promptgate.model import PromptgateError
+    from pytest_promptgate.runner import RunSettings, run_jobs
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    jobs = [
+        dataclasses.replace(j, params={"api_base": fake_openai.base_url})
+        for j in make_jobs(fake_openai, 3, model="openai/gpt-4o-mini")
+    ]
+    settings = RunSettings(cache_dir=tmp_path / "cache")
+    with pytest.raises(PromptgateError, match="needs OPENAI_API_KEY, which is not set"):
+        run_jobs(jobs, settings)
+    assert fake_openai.calls == 0
+    # With the key the calls are made and cached; then, without it, the cached run goes ahead.
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-only-for-this-test")
+    assert run_jobs(jobs, settings).calls == 3
+    monkeypatch.delenv("OPENAI_API_KEY")
+    assert run_jobs(jobs, settings).cache_hits == 3 and fake_openai.calls == 3
+    replayed = run_jobs(jobs, dataclasses.replace(settings, replay=True))
+    assert replayed.cache_hits == 3 and fake_openai.calls == 3

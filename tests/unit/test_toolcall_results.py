@@ -258,7 +258,7 @@ def _cosine(a: list[float], b: list[float]) -> float:
 
 
 def test_fake_embeddings_are_deterministic_and_meaningful() -> None:
-    from pytest_promptgate.client import import_litellm
+    from pytest_promptgate.litellm_setup import import_litellm
 
     litellm = import_litellm()
     texts = ["where is my order", "where is my parcel order", "refund the blue kettle"]

@@ -84,17 +84,15 @@ def test_15_of_20_exits_1_with_fail_in_table_and_report(pytester, fake_openai):
     assert failing[0]["output"] == "bug"
 
 
-def test_failure_shows_rendered_prompt_output_and_expectation(pytester, fake_openai):
+def test_failure_shows_expectation_and_output_and_vv_the_rendered_prompt(pytester, fake_openai):
     pytester.makefile(".promptgate.yaml", triage=suite_text(fake_openai.base_url, ["bug"]))
     result = run(pytester, "--promptgate-no-history")
     assert result.ret == 1
-    result.stdout.fnmatch_lines(
-        [
-            "*rendered prompt:*",
-            "*?system? Classify the ticket*",
-            "*output: bug*",
-            "*equals*",
-        ]
+    result.stdout.fnmatch_lines(["*FAILED triage::v1::case-00*", "*✗ equals*", '*output: "bug"*'])
+    assert "rendered prompt:" not in result.stdout.str()
+    verbose = run(pytester, "--promptgate-no-history", "-vv")
+    verbose.stdout.fnmatch_lines(
+        ['*output: "bug"*', "*rendered prompt:*", "*?system? *Classify the ticket*"]
     )
 
 
@@ -215,7 +213,7 @@ def test_provider_failing_every_call_is_an_error_never_a_pass(pytester, fake_ope
     )
     assert result.ret != 0
     result.assert_outcomes(errors=3)
-    result.stdout.fnmatch_lines(["*provider error*"])
+    result.stdout.fnmatch_lines(["*ERROR triage::v1::case-0*", "*provider server error*"])
     report = report_of(pytester)
     version = report["prompts"][0]["versions"][0]
     assert version["passed"] == 0 and version["errors"] == 3
@@ -275,44 +273,48 @@ def test_bad_options_are_rejected_with_a_message(pytester, args, message):
     result.stderr.fnmatch_lines([message])
 
 
+# The suite and line on the first line, the problem on the next (explain.explain_load_error).
 BAD_SUITES = {
-    "broken-yaml": ("prompt: x\nversions: [\n", "*bad.promptgate.yaml:*"),
+    "broken-yaml": ("prompt: x\nversions: [\n", ["*ERROR loading bad.promptgate.yaml:*"]),
     "unknown-key": (
         "prompt: x\nmodel: openai/m\nuser: hi\ncases:\n  - id: a\n    expcet: [{equals: a}]\n",
-        "*bad.promptgate.yaml:6*expcet*did you mean*expect*",
+        ["*ERROR loading bad.promptgate.yaml:6", "  *expcet*did you mean*expect*"],
     ),
     "wrong-type": (
         "prompt: x\nmodel: openai/m\nthreshold: high\nuser: hi\ncases: []\n",
-        "*bad.promptgate.yaml:3*threshold*",
+        ["*ERROR loading bad.promptgate.yaml:3", "  *threshold*"],
     ),
-    "missing-prompt": ("model: openai/m\nuser: hi\ncases: []\n", "*bad.promptgate.yaml:1*prompt*"),
+    "missing-prompt": (
+        "model: openai/m\nuser: hi\ncases: []\n",
+        ["*ERROR loading bad.promptgate.yaml:1", "  *prompt*"],
+    ),
     "unknown-expectation": (
         "prompt: x\nmodel: openai/m\nuser: hi\ncases:\n  - id: a\n    expect: [{contians: a}]\n",
-        "*bad.promptgate.yaml:6*contians*did you mean*contains*",
+        ["*ERROR loading bad.promptgate.yaml:6", "  *contians*did you mean*contains*"],
     ),
     "missing-variable": (
         "prompt: x\nmodel: openai/m\nuser: '{{ ticket }}'\ncases:\n  - id: a\n    vars: {other: 1}\n    expect: [{equals: a}]\n",
-        "*bad.promptgate.yaml:5*ticket*",
+        ["*ERROR loading bad.promptgate.yaml:5", "  *ticket*"],
     ),
     "missing-cases-file": (
         "prompt: x\nmodel: openai/m\nuser: hi\ncases_file: nowhere.jsonl\n",
-        "*bad.promptgate.yaml:4*nowhere.jsonl*",
+        ["*ERROR loading bad.promptgate.yaml:4", "  *nowhere.jsonl*"],
     ),
     "duplicate-case": (
         "prompt: x\nmodel: openai/m\nuser: hi\ncases:\n  - id: a\n    expect: [{equals: a}]\n  - id: a\n    expect: [{equals: a}]\n",
-        "*bad.promptgate.yaml:7*duplicate*",
+        ["*ERROR loading bad.promptgate.yaml:7", "  *duplicate*"],
     ),
 }
 
 
 @pytest.mark.parametrize("name", sorted(BAD_SUITES))
 def test_bad_suites_give_one_readable_message_and_fail(pytester, name):
-    text, pattern = BAD_SUITES[name]
+    text, patterns = BAD_SUITES[name]
     pytester.makefile(".promptgate.yaml", bad=text)
     result = pytester.runpytest("-p", "no:cacheprovider")
     assert result.ret not in (0, 5)
     output = result.stdout.str()
-    result.stdout.fnmatch_lines([pattern])
+    result.stdout.fnmatch_lines(patterns)
     assert "Traceback" not in output
     assert 'File "' not in output  # no Python frames
 
