@@ -50,7 +50,7 @@ from statistics import NormalDist
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pytest_promptgate import gate  # noqa: E402
+from pytest_promptgate import gate, verdicts  # noqa: E402
 from pytest_promptgate.model import CONSIDER_FINE_TUNING, PASS  # noqa: E402
 from pytest_promptgate.stats import (  # noqa: E402
     Z95,
@@ -126,18 +126,10 @@ PLATEAU_STAGE = {"plateau", "improving", "too-few-cases", "noise"}
 
 
 def cells(first: gate.Iteration, later: gate.Iteration) -> tuple[int, int, int, int]:
-    both = broken = fixed = neither = 0
-    for case in first.case_ids or ():
-        before, after = case not in first.failing, case not in later.failing
-        if before and after:
-            both += 1
-        elif before:
-            broken += 1
-        elif after:
-            fixed += 1
-        else:
-            neither += 1
-    return both, broken, fixed, neither
+    """(both pass, broken, fixed, both fail): the gate's own pairing (every case id is known here)."""
+    paired = verdicts.paired_cells(first, later)
+    assert paired is not None, "simulated iterations always carry their case ids"
+    return paired
 
 
 def best_vs_first_p(window: Sequence[gate.Iteration]) -> float:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pytest_promptgate.evaluate import EvaluatedCase, Evaluation, GateSettings
+from pytest_promptgate.evaluate import EvaluatedCase, Evaluation, GateSettings, counter_sections
 from pytest_promptgate.model import Case, CaseResult, Suite, SuiteError, Version
 from pytest_promptgate.options import Options
 from pytest_promptgate.runner import Job, RunOutcome, RunSettings, run_jobs
@@ -347,22 +347,13 @@ def evaluate(
             )
         )
     counters = outcome or RunOutcome([], 0, 0, 0, 0.0, 0.0, 0.0, [])
+    cache, run = counter_sections(counters, interrupted=False)
     return evaluate_cases(
         cases,
         {suite_file(s, root): s for s in by_prompt.values()},
         gate_settings(resolved),
         history=list(history),
         report_settings=report_settings(resolved, {c.result.model for c in cases}),
-        cache={
-            "hits": counters.cache_hits,
-            "misses": counters.cache_misses,
-            "saved_usd": round(counters.saved_usd, 8),
-        },
-        run={
-            "calls": counters.calls,
-            "model_phase_s": round(counters.model_phase_s, 3),
-            "call_workers": counters.call_workers,
-            "interrupted": False,
-            "spent_usd": round(counters.spent_usd, 8),
-        },
+        cache=cache,
+        run=run,
     )

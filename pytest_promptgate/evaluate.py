@@ -74,6 +74,24 @@ class Evaluation:
     history_records: list[dict[str, Any]] = field(default_factory=list)
 
 
+def counter_sections(counters: Any, *, interrupted: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The report's ``summary.cache`` and ``run`` sections from a run's counters: a
+    ``runner.RunOutcome`` (``api.run``) or the plugin's ``RunCounters``, which share these names."""
+    cache = {
+        "hits": counters.cache_hits,
+        "misses": counters.cache_misses,
+        "saved_usd": round(counters.saved_usd, 8),
+    }
+    run = {
+        "calls": counters.calls,
+        "model_phase_s": round(counters.model_phase_s, 3),
+        "call_workers": counters.call_workers,
+        "interrupted": interrupted,
+        "spent_usd": round(counters.spent_usd, 8),
+    }
+    return cache, run
+
+
 def evaluate_suite(
     suite: Suite,
     suite_file: str,

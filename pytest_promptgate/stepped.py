@@ -12,6 +12,10 @@ from typing import Any
 from pytest_promptgate.runner import Job, ResultCallback, RunOutcome, RunSettings, _Batch
 
 
+async def _one_turn() -> None:
+    await asyncio.sleep(0)
+
+
 def _quiet_on_interrupt(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
     """Ctrl-C lands in whichever task is running: the transports' tasks (aiohttp's) then end
     with KeyboardInterrupt or CancelledError that nobody retrieves. The run is already stopping
@@ -51,7 +55,15 @@ class SteppedRun:
 
     def run_until(self, ready: Callable[[], bool]) -> None:
         """Let the calls progress until ``ready()`` holds or the run has ended."""
-        if self._closed or ready() or self._task.done():
+        if self._closed or self._task.done():
+            return
+        if ready():
+            # The result is in, but give the loop one turn anyway: replies that arrived while
+            # pytest was reporting are read, and the next requests go out. Without it a burst of
+            # ready items (a wave of replies) stalls every call in flight until pytest has
+            # reported them all.
+            self._loop.run_until_complete(_one_turn())
+            self._collect()
             return
         self._ready, self._waiter = ready, self._loop.create_future()
         either: list[asyncio.Future[Any]] = [self._waiter, self._task]

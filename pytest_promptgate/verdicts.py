@@ -242,7 +242,7 @@ def _comparable(iteration: Iteration, reference: Iteration) -> bool:
     return sizes_close and still_there >= COMPARABLE_OVERLAP
 
 
-def _paired_cells(earlier: Iteration, later: Iteration) -> tuple[int, int, int, int] | None:
+def paired_cells(earlier: Iteration, later: Iteration) -> tuple[int, int, int, int] | None:
     """(both pass, broken, fixed, both fail) on the cases both evaluated, when ids are known."""
     earlier_outcomes, later_outcomes = earlier.outcomes(), later.outcomes()
     if earlier_outcomes is None or later_outcomes is None:
@@ -266,7 +266,7 @@ def _paired_cells(earlier: Iteration, later: Iteration) -> tuple[int, int, int, 
 
 def _difference_p_value(earlier: Iteration, later: Iteration) -> tuple[float, str]:
     """Two-sided p-value of "the two iterations' rates differ", and the test used."""
-    cells = _paired_cells(earlier, later)
+    cells = paired_cells(earlier, later)
     if cells is not None:
         return mcnemar_exact(cells[2], cells[1]), "McNemar"
     assert earlier.rate is not None and later.rate is not None
@@ -279,7 +279,7 @@ def _gain(first: Iteration, later: Iteration, margin: float) -> Gain:
     """The gain of ``later`` over ``first``: observed, bounded above, tested, sized."""
     assert first.rate is not None and later.rate is not None
     p_value, test = _difference_p_value(first, later)
-    cells = _paired_cells(first, later)
+    cells = paired_cells(first, later)
     if cells is not None:
         both, broken, fixed, neither = cells
         cases = sum(cells)

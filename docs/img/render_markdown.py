@@ -5,12 +5,26 @@ Not part of the package or its tests: a documentation tool, run by hand in its o
     python -m venv /tmp/md && /tmp/md/bin/pip install markdown-it-py
     npm install --prefix /tmp/md github-markdown-css
     npm install --prefix /tmp/md mermaid@11   # GitHub draws the reports' mermaid charts
-    /tmp/md/bin/python docs/img/render_markdown.py report.md \
+    # the picture shows the header and support-triage's section only (the other prompts' sections,
+    # from the first '### ' heading to '### support-triage', are cut to keep the picture short):
+    (sed -n '1,/^### /p' report.md | sed '$d'; sed -n '/^### support-triage/,$p' report.md) > trim.md
+    /tmp/md/bin/python docs/img/render_markdown.py trim.md \
         /tmp/md/node_modules/github-markdown-css/github-markdown-light.css /tmp/comment.html \
         /tmp/md/node_modules/mermaid/dist/mermaid.min.js
-    chromium --headless --hide-scrollbars --virtual-time-budget=5000 --window-size=990,1300 \
+    chromium --headless --hide-scrollbars --virtual-time-budget=5000 --window-size=990,1760 \
         --screenshot=/tmp/comment.png file:///tmp/comment.html
     cp /tmp/comment.png docs/img/pr-comment.png   # the window is the crop
+
+docs/img/html-report.png is the same run's --promptgate-html, with the same cut done in CSS:
+
+    sed 's#</head>#<style>section.prompt:not([data-prompt="support-triage"]){display:none}</style></head>#' \
+        report.html > /tmp/trim.html
+    chromium --headless --hide-scrollbars --virtual-time-budget=5000 --window-size=1100,968 \
+        --screenshot=docs/img/html-report.png file:///tmp/trim.html
+
+The run: `pytest examples --promptgate-no-history --promptgate-markdown report.md
+--promptgate-html report.html` (add `--promptgate-replay --promptgate-cache-dir DIR` to redraw
+from a recorded run without calling the model).
 
 markdown-it-py with tables and strikethrough enabled is GitHub-flavoured for everything the
 reports use (tables, details/summary blocks, code spans, links); raw HTML is passed through

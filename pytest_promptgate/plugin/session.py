@@ -410,7 +410,7 @@ class PromptgateSession:
 
     def _finish(self, session: pytest.Session) -> None:
         from pytest_promptgate import api
-        from pytest_promptgate.evaluate import evaluate
+        from pytest_promptgate.evaluate import counter_sections, evaluate
         from pytest_promptgate.history import git_commit
 
         config = self.config
@@ -421,7 +421,7 @@ class PromptgateSession:
             return
         for case in cases:
             config.hook.pytest_promptgate_case_result(result=case.result)
-        counters = self.calls.counters
+        cache, run = counter_sections(self.calls.counters, interrupted=interrupted)
         try:
             suites = self._suites_for(cases)
             evaluation = evaluate(
@@ -430,18 +430,8 @@ class PromptgateSession:
                 api.gate_settings(self.options),
                 history=self.history(),
                 report_settings=api.report_settings(self.options, {c.result.model for c in cases}),
-                cache={
-                    "hits": counters.cache_hits,
-                    "misses": counters.cache_misses,
-                    "saved_usd": round(counters.saved_usd, 8),
-                },
-                run={
-                    "calls": counters.calls,
-                    "model_phase_s": round(counters.model_phase_s, 3),
-                    "call_workers": counters.call_workers,
-                    "interrupted": interrupted,
-                    "spent_usd": round(counters.spent_usd, 8),
-                },
+                cache=cache,
+                run=run,
                 git_commit=git_commit(self.rootdir) if self.options.history else None,
             )
         except PromptgateError as exc:
