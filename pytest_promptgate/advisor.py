@@ -240,6 +240,11 @@ def export_command(file: str, prompt: str) -> str:
     return f"promptgate export-finetune {file} -o {prompt}.jsonl"
 
 
+def _sentence_end(text: str) -> str:
+    """``text`` ending in exactly one full stop, so appended sentences never read "points.."."""
+    return text if text.endswith((".", "!", "?")) else f"{text}."
+
+
 def finetune_summary(ready: Mapping[str, Any], cost: Mapping[str, Any]) -> str:
     """One sentence about data and money, appended to the advice message."""
     parts = [
@@ -391,7 +396,7 @@ def build_advice(
         ready = readiness(suite)
         cost = cost_of_ownership(suite, cost_per_call_usd)
         command = export_command(file or str(suite.file), suite.prompt)
-        message = f"{message}. {finetune_summary(ready, cost)}"
+        message = f"{_sentence_end(message)} {finetune_summary(ready, cost)}"
         found = try_stronger_model(
             suite,
             current_model=current_model,
@@ -404,7 +409,7 @@ def build_advice(
                 usage_given=cost["calls_per_month"] is not None,
                 current_cost_per_call=cost_per_call_usd,
             )
-            message = f"{message}. {sentence}"
+            message = f"{_sentence_end(message)} {sentence}"
             try_model = found
     return {
         "kind": kind,

@@ -559,6 +559,8 @@ def test_the_advice_explains_the_plateau_test():
     message = evaluate(suite, versions)["advice"]["message"]
     assert "only when the data shows that no version of the window beat the first by 15" in message
     assert "upper end of a 95% confidence range" in message
+    # The sentences the advisor appends (data, cost, a stronger model) join with one full stop.
+    assert ".." not in message
 
 
 def test_errored_cases_in_history_are_not_paired_as_passes(tmp_path):
