@@ -27,7 +27,7 @@ from typing import Any
 
 from pytest_promptgate.assertions.lenient_json import lenient_json_values
 from pytest_promptgate.assertions.registry import CheckContext, CheckOutcome, Validator, builtin
-from pytest_promptgate.assertions.values import clean_text, kind, quote
+from pytest_promptgate.assertions.values import clean_text, fenced_blocks, kind, quote
 
 _MAX_JSON_STARTS = 200  # bounds the scan of a huge output full of brackets
 _JSON_START = re.compile(r"[\[{]")
@@ -44,24 +44,6 @@ def loads_json(text: str) -> Any:
     return json.loads(text, parse_constant=_reject_constant)
 
 
-def _fenced_blocks(text: str) -> Iterator[str]:
-    """Contents of ``` fences, in order. str.find keeps this linear: a regex with a lazy
-    body rescans to the end for every unclosed fence of a hostile output."""
-    position = 0
-    while True:
-        opening = text.find("```", position)
-        if opening == -1:
-            return
-        body_start = text.find("\n", opening + 3)
-        if body_start == -1:
-            return
-        closing = text.find("```", body_start + 1)
-        if closing == -1:
-            return
-        yield text[body_start + 1 : closing]
-        position = closing + 3
-
-
 def parse_json_output(output: str) -> tuple[Any, str | None]:
     """The stripped output as JSON, or the first ``` fence's content; (value, None) or (None, error)."""
     text = output.strip()
@@ -69,7 +51,7 @@ def parse_json_output(output: str) -> tuple[Any, str | None]:
         return loads_json(text), None
     except _JSON_ERRORS as exc:
         first_error = _json_error(exc)
-    for block in _fenced_blocks(text):
+    for block in fenced_blocks(text):
         try:
             return loads_json(block), None
         except _JSON_ERRORS as exc:
@@ -87,7 +69,7 @@ def _json_error(exc: Exception) -> str:
 
 def json_values_in_text(text: str) -> Iterator[Any]:
     """JSON objects/arrays found in free text: fenced blocks first, then by scanning brackets."""
-    for block in _fenced_blocks(text):
+    for block in fenced_blocks(text):
         try:
             value = loads_json(block)
         except _JSON_ERRORS:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Iterator
 from typing import Any, TypeGuard
 
 QUOTE_LIMIT = 80  # characters of an output quoted in a reason
@@ -88,3 +89,21 @@ def require_positive_number(type_name: str, value: Any, unit: str) -> None:
         raise ValueError(
             f"{type_name} needs a positive number ({unit}), got {value!r}; write e.g. {{{type_name}: 0.01}}"
         )
+
+
+def fenced_blocks(text: str) -> Iterator[str]:
+    """Contents of ``` fences, in order. str.find keeps this linear: a regex with a lazy
+    body rescans to the end for every unclosed fence of a hostile output."""
+    position = 0
+    while True:
+        opening = text.find("```", position)
+        if opening == -1:
+            return
+        body_start = text.find("\n", opening + 3)
+        if body_start == -1:
+            return
+        closing = text.find("```", body_start + 1)
+        if closing == -1:
+            return
+        yield text[body_start + 1 : closing]
+        position = closing + 3

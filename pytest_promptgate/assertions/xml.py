@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_promptgate.assertions.registry import CheckContext, CheckOutcome, Validator, builtin
-from pytest_promptgate.assertions.values import clean_text, kind, quote
+from pytest_promptgate.assertions.values import clean_text, fenced_blocks, kind, quote
 
 _MAX_XML_STARTS = 50  # bounds the scan of a huge output full of '<'
 _OPENING_TAG = re.compile(r"<([A-Za-z_][\w.\-]*(?::[\w.\-]+)?)[\s/>]")
@@ -139,24 +139,10 @@ def check_is_xml(output: str, value: Any, ctx: CheckContext) -> CheckOutcome:
     return _judge(root, value, "output")
 
 
-def _fenced_xml(text: str) -> Iterator[str]:
-    position = 0
-    while True:
-        opening = text.find("```", position)
-        if opening == -1:
-            return
-        body_start = text.find("\n", opening + 3)
-        closing = text.find("```", body_start + 1) if body_start != -1 else -1
-        if closing == -1:
-            return
-        yield text[body_start + 1 : closing]
-        position = closing + 3
-
-
 def xml_elements_in_text(text: str) -> Iterator[Any]:
     """Well-formed elements found in free text: fenced blocks first, then from each opening
     tag to its last closing tag (a bounded number of starts, so a hostile output stays cheap)."""
-    for block in _fenced_xml(text):
+    for block in fenced_blocks(text):
         root, _ = parse_xml(block.strip())
         if root is not None:
             yield root
