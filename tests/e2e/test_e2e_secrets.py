@@ -15,7 +15,7 @@ import threading
 import uuid
 
 import pytest
-from helpers.github_server import REPO, FakeGitHub
+from helpers.github_server import REPO, FakeGitHub, clear_proxies
 
 from pytest_promptgate.testing import openai_server
 
@@ -93,15 +93,7 @@ def plateau_suite(base_url: str) -> str:
 def test_canary_secrets_appear_nowhere_a_run_and_the_github_commands_produce(
     pytester, fake_openai, provider_echoes_the_key, monkeypatch
 ):
-    for name in (
-        "http_proxy",
-        "https_proxy",
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "all_proxy",
-        "ALL_PROXY",
-    ):
-        monkeypatch.delenv(name, raising=False)
+    clear_proxies(monkeypatch)
     monkeypatch.setenv("OPENAI_API_KEY", ENV_KEY)
     monkeypatch.setenv("GITHUB_TOKEN", GITHUB_TOKEN)
     monkeypatch.setenv("GITHUB_ACTIONS", "true")

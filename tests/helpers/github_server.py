@@ -21,6 +21,22 @@ REPO = "acme/prompts"
 CANARY = "ghs_CANARY_4f1d2c9e8b7a6f5e4d3c2b1a0"
 
 
+PROXY_VARIABLES = (
+    "http_proxy",
+    "https_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+)
+
+
+def clear_proxies(monkeypatch) -> None:
+    """The loopback fake must be reached directly: a proxy from the environment would not."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
 class FakeGitHub:
     """In-memory repository state plus a request log."""
 

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 
 import pytest
-from helpers.github_server import CANARY, REPO, FakeGitHub
+from helpers.github_server import CANARY, REPO, FakeGitHub, clear_proxies
 from helpers.sample_report import HOSTILE_OUTPUT, hostile_report, sample_report
 
 from pytest_promptgate import github
@@ -23,15 +23,7 @@ from pytest_promptgate.report.markdown import REPORT_MARKER
 
 @pytest.fixture
 def fake(monkeypatch, tmp_path):
-    for name in (
-        "http_proxy",
-        "https_proxy",
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "all_proxy",
-        "ALL_PROXY",
-    ):
-        monkeypatch.delenv(name, raising=False)
+    clear_proxies(monkeypatch)
     with FakeGitHub() as server:
         event = tmp_path / "event.json"
         event.write_text(json.dumps({"action": "synchronize", "pull_request": {"number": 7}}))
